@@ -1,0 +1,150 @@
+"""The embedded store: one SQLite file (standard library), the same interface as MongoDB's.
+
+Calls are synchronous inside the async methods: a local file answers in microseconds, and one
+connection on one thread keeps SQLite's locking simple.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from services.aggregator.report import ScoredSample
+from services.aggregator.store import BenchmarkRecord, Status
+from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, utc_now
+
+__all__ = ["SqliteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS benchmarks (
+    tenant       TEXT NOT NULL,
+    benchmark_id TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    suite        TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    trigger_kind TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    spec         TEXT NOT NULL,
+    plan         TEXT,
+    report       TEXT,
+    reason       TEXT,
+    PRIMARY KEY (tenant, benchmark_id)
+);
+CREATE INDEX IF NOT EXISTS benchmarks_newest ON benchmarks (tenant, created_at DESC);
+CREATE TABLE IF NOT EXISTS sample_scores (
+    tenant       TEXT NOT NULL,
+    benchmark_id TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    task         TEXT NOT NULL,
+    sample_id    TEXT NOT NULL,
+    score        TEXT NOT NULL,
+    PRIMARY KEY (tenant, benchmark_id, model, task, sample_id)
+);
+"""
+
+
+class SqliteStore:
+    def __init__(self, path: Path, *, tenant: str = "default") -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._tenant = tenant
+        self.path = path
+
+    async def create_benchmark(self, request: BenchmarkRequested) -> None:
+        now = request.requested_at.isoformat()
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO benchmarks (tenant, benchmark_id, name, suite, status, trigger_kind,"
+                " created_at, updated_at, spec) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+                (
+                    self._tenant,
+                    request.benchmark_id,
+                    request.spec.name,
+                    request.spec.suite_name,
+                    request.trigger,
+                    now,
+                    now,
+                    request.spec.model_dump_json(by_alias=True),
+                ),
+            )
+
+    async def save_plan(self, plan: BenchmarkPlanned) -> None:
+        self._update(plan.benchmark_id, status="running", plan=plan.model_dump_json(by_alias=True))
+
+    async def save_scores(self, scores: SampleScores) -> int:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO sample_scores (tenant, benchmark_id, model, task, sample_id, score)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (self._tenant, scores.benchmark_id, scores.model, scores.task, s.sample_id, s.model_dump_json())
+                    for s in scores.scores
+                ],
+            )
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM sample_scores WHERE tenant = ? AND benchmark_id = ?",
+            (self._tenant, scores.benchmark_id),
+        ).fetchone()
+        return int(count)
+
+    async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
+        rows = self._db.execute(
+            "SELECT model, task, score FROM sample_scores WHERE tenant = ? AND benchmark_id = ?",
+            (self._tenant, benchmark_id),
+        )
+        return [ScoredSample(r["model"], r["task"], SampleScore.model_validate_json(r["score"])) for r in rows]
+
+    async def complete(self, benchmark_id: str, report: dict[str, Any]) -> None:
+        self._update(benchmark_id, status="completed", report=json.dumps(report), reason=None)
+
+    async def fail(self, benchmark_id: str, reason: str) -> None:
+        self._update(benchmark_id, status="failed", reason=reason)
+
+    async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM benchmarks WHERE tenant = ? AND benchmark_id = ?", (self._tenant, benchmark_id)
+        ).fetchone()
+        return _record(row) if row else None
+
+    async def list_benchmarks(self, *, limit: int = 20, offset: int = 0) -> list[BenchmarkRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM benchmarks WHERE tenant = ? ORDER BY created_at DESC, benchmark_id LIMIT ? OFFSET ?",
+            (self._tenant, limit, offset),
+        )
+        return [_record(row) for row in rows]
+
+    async def close(self) -> None:
+        self._db.close()
+
+    def _update(self, benchmark_id: str, *, status: Status, **columns: str | None) -> None:
+        assignments = ", ".join(f"{column} = ?" for column in columns)
+        with self._db:
+            self._db.execute(
+                f"UPDATE benchmarks SET status = ?, updated_at = ?{', ' if columns else ''}{assignments}"
+                " WHERE tenant = ? AND benchmark_id = ?",
+                (status, utc_now().isoformat(), *columns.values(), self._tenant, benchmark_id),
+            )
+
+
+def _record(row: sqlite3.Row) -> BenchmarkRecord:
+    return BenchmarkRecord(
+        benchmark_id=row["benchmark_id"],
+        tenant=row["tenant"],
+        name=row["name"],
+        suite=row["suite"],
+        status=row["status"],
+        trigger=row["trigger_kind"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        spec=json.loads(row["spec"]),
+        plan=BenchmarkPlanned.model_validate_json(row["plan"]) if row["plan"] else None,
+        report=json.loads(row["report"]) if row["report"] else None,
+        reason=row["reason"],
+    )

@@ -1,0 +1,74 @@
+"""The repository interface every store implements (SQLite embedded, MongoDB distributed).
+
+A store is bound to one tenant: every read and write filters on it. Score writes are upserts
+keyed by benchmarkId + model + task + sampleId, so a redelivered shard never counts twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from services.aggregator.report import ScoredSample
+from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScores
+
+__all__ = ["Status", "BenchmarkRecord", "BenchmarkStore"]
+
+Status = Literal["pending", "running", "completed", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkRecord:
+    benchmark_id: str
+    tenant: str
+    name: str
+    suite: str
+    status: Status
+    trigger: str
+    created_at: datetime
+    updated_at: datetime
+    spec: dict[str, Any]
+    plan: BenchmarkPlanned | None
+    report: dict[str, Any] | None
+    reason: str | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "benchmarkId": self.benchmark_id,
+            "name": self.name,
+            "suite": self.suite,
+            "status": self.status,
+            "trigger": self.trigger,
+            "createdAt": self.created_at.isoformat(),
+            "updatedAt": self.updated_at.isoformat(),
+            "reason": self.reason,
+        }
+
+
+class BenchmarkStore(Protocol):
+    async def create_benchmark(self, request: BenchmarkRequested) -> None:
+        """Record a requested benchmark as `pending`; a second call with the same id changes nothing."""
+        ...
+
+    async def save_plan(self, plan: BenchmarkPlanned) -> None:
+        """Attach the plan and move the benchmark to `running`."""
+        ...
+
+    async def save_scores(self, scores: SampleScores) -> int:
+        """Upsert a shard's per-sample scores; return how many samples the benchmark has scored."""
+        ...
+
+    async def load_scores(self, benchmark_id: str) -> list[ScoredSample]: ...
+
+    async def complete(self, benchmark_id: str, report: dict[str, Any]) -> None: ...
+
+    async def fail(self, benchmark_id: str, reason: str) -> None: ...
+
+    async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None: ...
+
+    async def list_benchmarks(self, *, limit: int = 20, offset: int = 0) -> list[BenchmarkRecord]:
+        """Newest first."""
+        ...
+
+    async def close(self) -> None: ...

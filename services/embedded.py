@@ -1,0 +1,97 @@
+"""The embedded runtime: the four stages chained in-process over the SQLite store, no servers.
+
+Exactly the stage functions the Kafka services call, in the same order: plan -> run -> score ->
+store the scores -> aggregate when every planned sample is scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from services.aggregator.report import build_report
+from services.aggregator.store import BenchmarkStore
+from services.runner.adapters import create_adapter
+from services.runner.executor import run_work_item
+from services.runner.planner import plan_benchmark
+from services.scorer.scoring import score_outputs
+from shared.datasets import Dataset, load_task_dataset
+from shared.events import BenchmarkPlanned, BenchmarkRequested, Trigger
+from shared.settings import Settings
+from shared.spec import BenchmarkSpec
+
+__all__ = ["new_benchmark_id", "load_datasets", "run_benchmark"]
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (samples scored so far, samples expected)."""
+
+
+def new_benchmark_id() -> str:
+    return "bm_" + secrets.token_hex(6)
+
+
+def load_datasets(spec: BenchmarkSpec, *, base_dir: Path) -> dict[str, Dataset]:
+    """Every task's dataset, read and checked before anything is stored."""
+    return {task.name: load_task_dataset(task, base_dir=base_dir) for task in spec.tasks}
+
+
+async def run_benchmark(
+    spec: BenchmarkSpec,
+    *,
+    base_dir: Path,
+    store: BenchmarkStore,
+    settings: Settings,
+    trigger: Trigger = "cli",
+    on_plan: Callable[[BenchmarkPlanned], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Run a benchmark to completion and return its report (also stored as `completed`).
+
+    Bad specs and datasets raise before the benchmark is stored; a failure after that marks the
+    stored benchmark `failed` with the reason, never `completed`.
+    """
+    datasets = await asyncio.to_thread(load_datasets, spec, base_dir=base_dir)
+    request = BenchmarkRequested(
+        tenant=settings.tenant, benchmark_id=new_benchmark_id(), spec=spec, trigger=trigger
+    )
+    plan, work = plan_benchmark(request, datasets, shard_size=settings.shard_size)
+    await store.create_benchmark(request)
+    await store.save_plan(plan)
+    if on_plan:
+        on_plan(plan)
+
+    adapters = {model.name: create_adapter(model) for model in spec.models}
+    in_flight = asyncio.Semaphore(settings.concurrency)
+    scored = 0
+
+    async def process(item_index: int) -> None:
+        nonlocal scored
+        item = work[item_index]
+        async with in_flight:
+            outputs = await run_work_item(item, adapters[item.model.name])
+        scored = await store.save_scores(score_outputs(outputs))
+        if on_progress:
+            on_progress(scored, plan.expected_samples)
+
+    try:
+        await asyncio.gather(*(process(i) for i in range(len(work))))
+        if scored != plan.expected_samples:
+            raise RuntimeError(f"scored {scored} of {plan.expected_samples} planned samples")
+        report = build_report(
+            plan,
+            await store.load_scores(request.benchmark_id),
+            status="completed",
+            bootstrap_seed=settings.bootstrap_seed,
+            bootstrap_resamples=settings.bootstrap_resamples,
+        )
+        await store.complete(request.benchmark_id, report)
+        return report
+    except BaseException as exc:
+        await store.fail(request.benchmark_id, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        raise
+    finally:
+        for adapter in adapters.values():
+            await adapter.aclose()

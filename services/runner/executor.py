@@ -1,0 +1,64 @@
+"""The run stage: one work item -> the model's outputs for each of its samples.
+
+A model error is recorded on its sample (and later counted in the report); it never stops the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from services.runner.adapters.base import GenerationRequest, ModelAdapter
+from services.runner.prompts import render_prompt
+from shared.errors import ModelError
+from shared.events import ModelOutputs, Sample, SampleOutput, WorkItem
+
+__all__ = ["run_work_item"]
+
+
+async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: int = 4) -> ModelOutputs:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def run_sample(sample: Sample) -> SampleOutput:
+        system, prompt = render_prompt(item.task, sample)
+        request = GenerationRequest(
+            task_type=item.task.type,
+            system=system,
+            prompt=prompt,
+            inputs=sample.inputs,
+            labels=tuple(item.task.labels),
+            params=item.model.params,
+        )
+        async with limit:
+            started = time.perf_counter()
+            try:
+                completion = await adapter.generate(request)
+            except ModelError as exc:
+                return SampleOutput(
+                    sample_id=sample.id,
+                    prediction="",
+                    references=sample.references,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            latency_ms = (time.perf_counter() - started) * 1000
+        return SampleOutput(
+            sample_id=sample.id,
+            prediction=completion.text,
+            references=sample.references,
+            latency_ms=latency_ms,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+        )
+
+    outputs = await asyncio.gather(*(run_sample(sample) for sample in item.samples))
+    return ModelOutputs(
+        tenant=item.tenant,
+        benchmark_id=item.benchmark_id,
+        model=item.model.name,
+        task=item.task.name,
+        task_type=item.task.type,
+        metrics=list(item.task.metrics),
+        shard=item.shard,
+        outputs=list(outputs),
+    )

@@ -1,0 +1,32 @@
+"""The metric registry: every metric the scorer knows, registered explicitly in one tuple.
+
+Adding a metric is one small module in this package plus its name in METRICS below.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from services.scorer.metrics import classification, rouge, squad
+from services.scorer.metrics.base import Metric
+from shared.errors import UnknownMetric
+
+__all__ = ["METRICS", "get_metric", "metric_names"]
+
+METRICS: dict[str, Metric] = {
+    metric.name: metric for metric in (*rouge.METRICS, *squad.METRICS, *classification.METRICS)
+}
+
+
+def metric_names() -> list[str]:
+    return sorted(METRICS)
+
+
+def get_metric(name: str) -> Metric:
+    """The metric called `name`, or UnknownMetric with "did you mean ...? available: ..."."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, metric_names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UnknownMetric(f"unknown metric {name!r}{hint}; available: {', '.join(metric_names())}") from None

@@ -1,0 +1,44 @@
+"""The score stage: a shard's model outputs -> per-sample metric values.
+
+A sample whose model call failed scores as an empty prediction (0 on every metric), so a model
+that fails on hard samples cannot look better than one that answers them badly.
+"""
+
+from __future__ import annotations
+
+from services.scorer.metrics.registry import get_metric
+from shared.events import ModelOutputs, SampleOutput, SampleScore, SampleScores
+
+__all__ = ["score_outputs", "score_sample"]
+
+
+def score_sample(output: SampleOutput, metric_names: list[str]) -> SampleScore:
+    prediction = "" if output.error else output.prediction
+    scores: dict[str, float] = {}
+    details: dict[str, dict[str, float]] = {}
+    for name in metric_names:
+        result = get_metric(name).compute(prediction, output.references)
+        scores[name] = result.value
+        if result.details:
+            details[name] = result.details
+    return SampleScore(
+        sample_id=output.sample_id,
+        scores=scores,
+        details=details,
+        prediction=output.prediction,
+        latency_ms=output.latency_ms,
+        prompt_tokens=output.prompt_tokens,
+        completion_tokens=output.completion_tokens,
+        error=output.error,
+    )
+
+
+def score_outputs(outputs: ModelOutputs) -> SampleScores:
+    return SampleScores(
+        tenant=outputs.tenant,
+        benchmark_id=outputs.benchmark_id,
+        model=outputs.model,
+        task=outputs.task,
+        shard=outputs.shard,
+        scores=[score_sample(output, outputs.metrics) for output in outputs.outputs],
+    )

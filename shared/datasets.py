@@ -1,0 +1,152 @@
+"""Datasets: JSONL by path or http(s) URL, normalised into Samples, with a content digest.
+
+Reading (file or HTTP) is kept apart from parsing so the parsing is pure and testable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.errors import DatasetError
+from shared.events import Sample
+from shared.spec import DatasetRef, TaskSpec
+from shared.task_types import TASK_TYPES, TaskType
+
+__all__ = ["Dataset", "load_task_dataset", "read_dataset_text", "parse_records", "select_samples", "digest_samples"]
+
+DOWNLOAD_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    location: str
+    samples: tuple[Sample, ...]
+    digest: str
+
+
+def load_task_dataset(task: TaskSpec, *, base_dir: Path) -> Dataset:
+    """Read, normalise and subset a task's dataset (limit and seed), then digest what is kept."""
+    location, text = read_dataset_text(task.dataset, base_dir=base_dir)
+    samples = parse_records(text, task.dataset, TASK_TYPES[task.type], location=location)
+    chosen = select_samples(samples, limit=task.limit, seed=task.seed)
+    return Dataset(location=location, samples=tuple(chosen), digest=digest_samples(chosen))
+
+
+def read_dataset_text(ref: DatasetRef, *, base_dir: Path) -> tuple[str, str]:
+    """Return (location as shown to users, text). Relative paths are relative to `base_dir`."""
+    if ref.url is not None:
+        try:
+            response = httpx.get(ref.url, timeout=DOWNLOAD_TIMEOUT_S, follow_redirects=True)
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise DatasetError(f"{ref.url}: download failed with HTTP {exc.response.status_code}") from None
+        except httpx.HTTPError as exc:
+            raise DatasetError(f"{ref.url}: download failed: {exc}") from None
+        return ref.url, response.text
+    path = Path(ref.location)
+    if not path.is_absolute():
+        path = base_dir / path
+    try:
+        return str(path), path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: dataset file not found") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: dataset is not UTF-8 text") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the dataset: {exc.strerror or exc}") from None
+
+
+def parse_records(text: str, ref: DatasetRef, task_type: TaskType, *, location: str) -> list[Sample]:
+    """Parse JSONL into Samples; the first bad record stops it with file, line, field and reason."""
+    known = (*task_type.input_fields, *task_type.optional_input_fields, task_type.reference_field)
+    for field in ref.fields:
+        if field not in known:
+            raise DatasetError(
+                f"{location}: dataset.fields.{field}: not a field of {task_type.name} tasks (fields: {', '.join(known)})"
+            )
+    column = {field: ref.fields.get(field, field) for field in known}
+
+    samples: list[Sample] = []
+    seen_ids: dict[str, int] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{location} line {line_no}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{where}: not valid JSON: {exc.msg}") from None
+        if not isinstance(record, dict):
+            raise DatasetError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
+
+        sample_id = _sample_id(record, ref.id_field, default=str(len(samples) + 1), where=where)
+        if sample_id in seen_ids:
+            raise DatasetError(f"{where}: field '{ref.id_field}': duplicate sample id {sample_id!r} (first on line {seen_ids[sample_id]})")
+        seen_ids[sample_id] = line_no
+
+        inputs = {field: _text(record, column[field], where=where) for field in task_type.input_fields}
+        for field in task_type.optional_input_fields:
+            inputs[field] = _text(record, column[field], where=where) if column[field] in record else ""
+        references = _references(record, column[task_type.reference_field], where=where)
+        samples.append(Sample(id=sample_id, inputs=inputs, references=references))
+
+    if not samples:
+        raise DatasetError(f"{location}: the dataset has no records")
+    return samples
+
+
+def select_samples(samples: Sequence[Sample], *, limit: int | None, seed: int) -> list[Sample]:
+    """A seeded random subset of `limit` samples, in dataset order; all of them without a limit."""
+    if limit is None or limit >= len(samples):
+        return list(samples)
+    keep = sorted(random.Random(seed).sample(range(len(samples)), limit))
+    return [samples[i] for i in keep]
+
+
+def digest_samples(samples: Sequence[Sample]) -> str:
+    """sha256 of the normalised records: the same data gives the same digest whatever the file layout."""
+    canonical = json.dumps(
+        [sample.model_dump() for sample in samples], sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _sample_id(record: dict, id_field: str, *, default: str, where: str) -> str:
+    if id_field not in record:
+        return default
+    value = record[id_field]
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise DatasetError(f"{where}: field '{id_field}': the sample id must be a non-empty string or an integer")
+    return str(value)
+
+
+def _text(record: dict, column: str, *, where: str) -> str:
+    if column not in record:
+        raise DatasetError(f"{where}: field '{column}': missing")
+    value = record[column]
+    if not isinstance(value, str):
+        raise DatasetError(f"{where}: field '{column}': expected a string, got {_json_type(value)}")
+    return value
+
+
+def _references(record: dict, column: str, *, where: str) -> list[str]:
+    if column not in record:
+        raise DatasetError(f"{where}: field '{column}': missing")
+    value = record[column]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise DatasetError(f"{where}: field '{column}': expected a string or a non-empty list of strings, got {_json_type(value)}")
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)

@@ -1,0 +1,69 @@
+"""The project's one exception tree.
+
+    BenchmarkError
+    ├── InvalidInput            bad spec, dataset or request: the user must fix it (permanent)
+    │   ├── SpecError           a benchmark spec field is missing, of the wrong type or unknown
+    │   ├── DatasetError        a dataset is unreadable, empty, or a record lacks a field
+    │   └── UnknownMetric       a metric name not in the registry
+    └── ModelError              a model under test failed to answer one request
+        ├── ModelUnavailable    connection refused, timeout, 5xx        (retryable)
+        ├── RateLimited         429 from the provider                   (retryable)
+        └── ModelRequestRejected 4xx other than 429: retrying is futile (permanent)
+
+Retryability is a property of the class, decided here and nowhere else. Foreign exceptions
+(httpx, pydantic, sqlite3, ...) are translated into these once, at the adapter boundary.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BenchmarkError",
+    "InvalidInput",
+    "SpecError",
+    "DatasetError",
+    "UnknownMetric",
+    "ModelError",
+    "ModelUnavailable",
+    "RateLimited",
+    "ModelRequestRejected",
+]
+
+
+class BenchmarkError(Exception):
+    retryable: bool = False
+
+
+class InvalidInput(BenchmarkError):
+    """Input the user must fix. The message names where (file, field) and why."""
+
+
+class SpecError(InvalidInput):
+    pass
+
+
+class DatasetError(InvalidInput):
+    pass
+
+
+class UnknownMetric(InvalidInput):
+    pass
+
+
+class ModelError(BenchmarkError):
+    """One request to a model under test failed; recorded per sample, never fatal to a run."""
+
+
+class ModelUnavailable(ModelError):
+    retryable = True
+
+
+class RateLimited(ModelError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ModelRequestRejected(ModelError):
+    pass

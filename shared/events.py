@@ -1,0 +1,194 @@
+"""Every event of the pipeline (DESIGN.md, "Stages and topics").
+
+Events are facts, frozen pydantic v2 models, JSON with camelCase keys on the wire. Each carries
+`schemaVersion` (consumers reject versions they do not know) and `tenant`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from shared.spec import BenchmarkSpec, ModelConfig, TaskSpec
+from shared.task_types import TaskTypeName
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DEFAULT_TENANT",
+    "Trigger",
+    "Event",
+    "Sample",
+    "TaskPlan",
+    "BenchmarkRequested",
+    "BenchmarkPlanned",
+    "WorkItem",
+    "SampleOutput",
+    "ModelOutputs",
+    "SampleScore",
+    "SampleScores",
+    "BenchmarkCompleted",
+    "DeploymentEvent",
+    "DeadLetter",
+    "utc_now",
+]
+
+SCHEMA_VERSION = 1
+DEFAULT_TENANT = "default"
+
+Trigger = Literal["api", "cli", "schedule", "deployment", "ci"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+    )
+
+    def to_wire(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class Event(WireModel):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tenant: str = DEFAULT_TENANT
+
+
+class Sample(WireModel):
+    """One dataset record, normalised: what the model sees and the gold answers."""
+
+    id: str
+    inputs: dict[str, str]
+    references: list[str]
+
+
+class TaskPlan(WireModel):
+    name: str
+    type: TaskTypeName
+    dataset: str
+    """Where the data came from (path or URL), for the reader of a report."""
+    dataset_digest: str
+    """sha256 over the normalised records evaluated (after mapping, limit and seed)."""
+    samples: int
+    metrics: list[str]
+
+
+class BenchmarkRequested(Event):
+    benchmark_id: str
+    spec: BenchmarkSpec
+    trigger: Trigger = "api"
+    requested_by: str | None = None
+    requested_at: datetime = Field(default_factory=utc_now)
+
+
+class BenchmarkPlanned(Event):
+    """What the aggregator must see before a benchmark is complete: every model x task x sample."""
+
+    benchmark_id: str
+    name: str
+    suite: str
+    models: list[str]
+    tasks: list[TaskPlan]
+    shards: int
+    planned_at: datetime = Field(default_factory=utc_now)
+
+    @property
+    def expected_samples(self) -> int:
+        return len(self.models) * sum(task.samples for task in self.tasks)
+
+
+class WorkItem(Event):
+    """One shard: a model, a task and the samples to run, so runners and scorers stay stateless."""
+
+    benchmark_id: str
+    model: ModelConfig
+    task: TaskSpec
+    """Resolved: metrics and (for classification) labels filled in."""
+    shard: int
+    samples: list[Sample]
+
+    @property
+    def key(self) -> str:
+        return f"{self.benchmark_id}:{self.model.name}:{self.task.name}:{self.shard}"
+
+
+class SampleOutput(WireModel):
+    sample_id: str
+    prediction: str
+    references: list[str]
+    latency_ms: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+    """Why the model gave no answer; the sample then scores as an empty prediction."""
+
+
+class ModelOutputs(Event):
+    benchmark_id: str
+    model: str
+    task: str
+    task_type: TaskTypeName
+    metrics: list[str]
+    shard: int
+    outputs: list[SampleOutput]
+
+    @property
+    def key(self) -> str:
+        return f"{self.benchmark_id}:{self.model}:{self.task}:{self.shard}"
+
+
+class SampleScore(WireModel):
+    sample_id: str
+    scores: dict[str, float]
+    """Metric name -> value on the metric's report scale."""
+    details: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Metric name -> extra per-sample figures (e.g. ROUGE precision and recall)."""
+    prediction: str
+    latency_ms: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+
+
+class SampleScores(Event):
+    benchmark_id: str
+    model: str
+    task: str
+    shard: int
+    scores: list[SampleScore]
+
+
+class BenchmarkCompleted(Event):
+    benchmark_id: str
+    name: str
+    suite: str
+    status: Literal["completed", "failed"]
+    reason: str | None = None
+    results: list[dict[str, Any]] = Field(default_factory=list)
+    completed_at: datetime = Field(default_factory=utc_now)
+
+
+class DeploymentEvent(Event):
+    model: str
+    version: str
+    endpoint: str | None = None
+    suite: str | None = None
+    deployed_by: str | None = None
+
+
+class DeadLetter(Event):
+    topic: str
+    key: str | None
+    payload: str
+    error: str
+    service: str
+    attempts: int = 1
+    failed_at: datetime = Field(default_factory=utc_now)

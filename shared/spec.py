@@ -1,0 +1,253 @@
+"""The benchmark spec: what a user asks for (YAML/JSON file, later the HTTP request body).
+
+    name: LLM Performance Comparison
+    models:
+      - builtin:lead                      # shorthand for {name: lead, provider: builtin, model: lead}
+      - {name: extractive, provider: builtin, model: extractive}
+    tasks:
+      - name: text-summarization          # the key in the report
+        type: summarization               # summarization | qa | classification
+        dataset: data/summarization.jsonl # path (relative to the spec file) or http(s) URL
+        metrics: [rouge-1, rouge-l]       # optional: the type's defaults otherwise
+        limit: 50                         # optional: a seeded random subset of this size
+        seed: 0
+
+Field names are snake_case or camelCase alike; the wire form is camelCase.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from shared.errors import SpecError, UnknownMetric
+from shared.task_types import TASK_TYPES, TaskTypeName
+
+__all__ = [
+    "SpecModel",
+    "DatasetRef",
+    "PromptSpec",
+    "GenerationParams",
+    "ModelConfig",
+    "TaskSpec",
+    "BenchmarkSpec",
+    "load_spec",
+    "parse_spec",
+    "describe_validation_error",
+]
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class SpecModel(BaseModel):
+    """Frozen, camelCase on the wire, and strict about unknown fields (typos fail loudly)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+    )
+
+
+class DatasetRef(SpecModel):
+    path: str | None = None
+    url: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+    """Mapping from the task type's field name to the column name in the file."""
+    id_field: str = "id"
+    """Column holding the sample id; records without it are numbered by line."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            key = "url" if value.startswith(("http://", "https://")) else "path"
+            return {key: value}
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> DatasetRef:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of 'path' or 'url'")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("'url' must start with http:// or https://")
+        return self
+
+    @property
+    def location(self) -> str:
+        return self.path if self.path is not None else str(self.url)
+
+
+class PromptSpec(SpecModel):
+    template: str | None = None
+    """str.format template over the record's fields; the task type's default otherwise."""
+    system: str | None = None
+
+
+class GenerationParams(SpecModel):
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=256, gt=0)
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+
+
+class ModelConfig(SpecModel):
+    name: Name
+    """Display name: the `model` value in the report."""
+    provider: Literal["builtin"] = "builtin"
+    model: str | None = None
+    """Provider's model id; defaults to the display name."""
+    params: GenerationParams = Field(default_factory=GenerationParams)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            provider, sep, model = value.partition(":")
+            if not sep or not model:
+                raise ValueError(f"write a model as 'provider:model' (e.g. 'builtin:lead'), got {value!r}")
+            return {"name": model, "provider": provider, "model": model}
+        return value
+
+    @model_validator(mode="after")
+    def _known_builtin(self) -> ModelConfig:
+        from services.runner.adapters.builtin import BUILTIN_MODELS  # lazy: spec is imported everywhere
+
+        if self.provider == "builtin" and self.model_id not in BUILTIN_MODELS:
+            raise ValueError(f"unknown built-in model {self.model_id!r}; available: {', '.join(sorted(BUILTIN_MODELS))}")
+        return self
+
+    @property
+    def model_id(self) -> str:
+        return self.model or self.name
+
+
+class TaskSpec(SpecModel):
+    name: Name
+    type: TaskTypeName
+    dataset: DatasetRef
+    metrics: list[str] = Field(default_factory=list)
+    """Empty means the task type's default metrics."""
+    limit: int | None = Field(default=None, gt=0)
+    seed: int = 0
+    prompt: PromptSpec = Field(default_factory=PromptSpec)
+    labels: list[str] = Field(default_factory=list)
+    """Classification only: the allowed labels; derived from the dataset when empty."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == "model":
+            raise ValueError("'model' is reserved: it is the model's key in each report row")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str]) -> list[str]:
+        from services.scorer.metrics.registry import get_metric  # lazy: keeps shared free of scorer imports
+
+        for name in names:
+            try:
+                get_metric(name)
+            except UnknownMetric as exc:  # pydantic reports only ValueErrors with the field's location
+                raise ValueError(str(exc)) from None
+        if len(set(names)) != len(names):
+            raise ValueError("metrics are listed twice")
+        return names
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_check_template(self) -> TaskSpec:
+        task_type = TASK_TYPES[self.type]
+        if not self.metrics:
+            # frozen model: the default is filled in once, here, so every stage sees the same list
+            object.__setattr__(self, "metrics", list(task_type.default_metrics))
+        if self.prompt.template is not None:
+            allowed = {*task_type.input_fields, *task_type.optional_input_fields}
+            if self.type == "classification":
+                allowed.add("labels")
+            try:
+                used = {field for _, field, _, _ in string.Formatter().parse(self.prompt.template) if field is not None}
+            except ValueError as exc:
+                raise ValueError(f"prompt.template: {exc}") from None
+            unknown = sorted(used - allowed)
+            if unknown:
+                raise ValueError(
+                    f"prompt.template: unknown placeholder {{{unknown[0]}}}; {self.type} templates may use "
+                    + ", ".join(f"{{{name}}}" for name in sorted(allowed))
+                )
+        if self.type != "classification" and self.labels:
+            raise ValueError("labels: only classification tasks take labels")
+        return self
+
+
+class BenchmarkSpec(SpecModel):
+    name: Name
+    suite: str | None = None
+    """A recurring benchmark's name; defaults to the benchmark's name."""
+    models: list[ModelConfig] = Field(min_length=1)
+    tasks: list[TaskSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> BenchmarkSpec:
+        for kind, names in (("models", [m.name for m in self.models]), ("tasks", [t.name for t in self.tasks])):
+            seen: set[str] = set()
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"{kind}: the name {name!r} appears twice; names must be unique")
+                seen.add(name)
+        return self
+
+    @property
+    def suite_name(self) -> str:
+        return self.suite or self.name
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: `tasks[0].metrics: unknown metric 'rouge-x' (...)`."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        where = ""
+        for part in problem["loc"]:
+            if isinstance(part, int):
+                where += f"[{part}]"
+            else:
+                where += ("." if where else "") + str(part)
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
+
+
+def parse_spec(data: Any, *, source: str = "spec") -> BenchmarkSpec:
+    """Validate a decoded spec; SpecError names the source, the field and the reason."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: the spec must be a mapping with 'name', 'models' and 'tasks'")
+    try:
+        return BenchmarkSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{source}: {describe_validation_error(exc)}") from None
+
+
+def load_spec(path: Path) -> BenchmarkSpec:
+    """Read a YAML or JSON spec file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: the spec is not UTF-8 text") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {_first_line(exc)}") from None
+    return parse_spec(data, source=str(path))
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
