@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from services.aggregator.sqlite_store import SqliteStore
 from services.scorer.metrics.registry import get_metric
@@ -46,7 +47,8 @@ stderr = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # Text, not markup: user input such as "tasks[0]" must print as written, on one line
+    stderr.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -1,0 +1,79 @@
+"""The embedded runtime chains the stages over SQLite: the quickstart end to end."""
+
+from __future__ import annotations
+
+import pytest
+
+from services import embedded
+from services.aggregator.sqlite_store import SqliteStore
+from shared.events import SampleScores
+from shared.settings import Settings
+from shared.spec import load_spec
+from tests.conftest import EXAMPLES
+
+QUICKSTART = EXAMPLES / "quickstart.yaml"
+
+
+async def test_quickstart_runs_end_to_end_and_is_stable(store: SqliteStore, settings: Settings) -> None:
+    spec = load_spec(QUICKSTART)
+    progress: list[tuple[int, int]] = []
+    first = await embedded.run_benchmark(
+        spec, base_dir=EXAMPLES, store=store, settings=settings, on_progress=lambda done, total: progress.append((done, total))
+    )
+    second = await embedded.run_benchmark(spec, base_dir=EXAMPLES, store=store, settings=settings)
+
+    assert first["status"] == "completed" and first["benchmarkId"].startswith("bm_")
+    assert [row["model"] for row in first["results"]] == ["lead", "extractive"]
+    for row in first["results"]:
+        assert set(row["text-summarization"]) == {"rouge-1", "rouge-2", "rouge-l", "rouge-lsum"}
+        assert set(row["question-answering"]) == {"exact-match", "f1-score"}
+        assert all(0.0 < v < 1.0 for v in row["text-summarization"].values())
+        assert all(0.0 <= v <= 100.0 for v in row["question-answering"].values())
+    # the extractive baseline really answers questions better than whole sentences do
+    lead, extractive = first["results"]
+    assert extractive["question-answering"]["exact-match"] > lead["question-answering"]["exact-match"]
+
+    assert progress[-1] == (240, 240)  # 2 models x (60 + 60) samples
+    assert first["benchmarkId"] != second["benchmarkId"]
+    assert first["results"] == second["results"] and first["tasks"] == second["tasks"]
+    assert _without_latency(first) == _without_latency(second)
+
+    record = await store.get_benchmark(first["benchmarkId"])
+    assert record is not None and record.status == "completed" and record.report == first
+    assert len(await store.load_scores(first["benchmarkId"])) == 240
+
+
+def _without_latency(report: dict) -> list[dict]:
+    """Latencies differ between runs; every quality figure must not."""
+    return [{k: v for k, v in cell.items() if k != "latencyMs"} for cell in report["details"]]
+
+
+async def test_a_crash_mid_run_marks_the_benchmark_failed(
+    store: SqliteStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken:
+        async def generate(self, request):
+            raise RuntimeError("adapter bug")
+
+        async def aclose(self) -> None:
+            return None
+
+    monkeypatch.setattr(embedded, "create_adapter", lambda config: Broken())
+    with pytest.raises(RuntimeError, match="adapter bug"):
+        await embedded.run_benchmark(load_spec(QUICKSTART), base_dir=EXAMPLES, store=store, settings=settings)
+    [record] = await store.list_benchmarks()
+    assert record.status == "failed" and record.reason == "RuntimeError: adapter bug" and record.report is None
+
+
+async def test_redelivered_scores_do_not_count_twice(store: SqliteStore, settings: Settings) -> None:
+    report = await embedded.run_benchmark(load_spec(QUICKSTART), base_dir=EXAMPLES, store=store, settings=settings)
+    scored = await store.load_scores(report["benchmarkId"])
+    model, task = scored[0].model, scored[0].task
+    again = SampleScores(
+        benchmark_id=report["benchmarkId"],
+        model=model,
+        task=task,
+        shard=0,
+        scores=[row.score for row in scored if (row.model, row.task) == (model, task)],
+    )
+    assert await store.save_scores(again) == 240

@@ -1,0 +1,85 @@
+"""Spec validation: every bad field gets one clear line naming the field and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.errors import SpecError
+from shared.spec import load_spec, parse_spec
+
+
+def _spec(**overrides: Any) -> dict[str, Any]:
+    task = {"name": "qa", "type": "qa", "dataset": "data/qa.jsonl"}
+    spec: dict[str, Any] = {"name": "demo", "models": ["builtin:lead"], "tasks": [task]}
+    spec.update(overrides)
+    return spec
+
+
+def test_minimal_spec_fills_defaults() -> None:
+    spec = parse_spec(_spec())
+    task = spec.tasks[0]
+    assert task.metrics == ["exact-match", "f1-score"]
+    assert task.dataset.path == "data/qa.jsonl"
+    assert spec.models[0].name == "lead" and spec.models[0].provider == "builtin"
+    assert spec.suite_name == "demo"
+
+
+def test_camel_case_and_snake_case_are_both_accepted() -> None:
+    task = {"name": "qa", "type": "qa", "dataset": {"path": "x.jsonl", "idField": "qid"}}
+    assert parse_spec(_spec(tasks=[task])).tasks[0].dataset.id_field == "qid"
+    task["dataset"] = {"path": "x.jsonl", "id_field": "qid"}
+    assert parse_spec(_spec(tasks=[task])).tasks[0].dataset.id_field == "qid"
+
+
+def test_url_dataset_is_recognised() -> None:
+    task = {"name": "qa", "type": "qa", "dataset": "https://example.org/qa.jsonl"}
+    assert parse_spec(_spec(tasks=[task])).tasks[0].dataset.url == "https://example.org/qa.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"models": ["builtin:lead"], "tasks": []}, "name: Field required"),
+        (_spec(models="builtin:lead"), "models: Input should be a valid list"),
+        (_spec(tasks=[{"name": "qa", "type": "qa", "dataset": "d.jsonl", "metrics": ["rouge1"]}]),
+         "tasks[0].metrics: unknown metric 'rouge1' (did you mean 'rouge-1'?)"),
+        (_spec(tasks=[{"name": "t", "type": "translation", "dataset": "d.jsonl"}]),
+         "tasks[0].type: Input should be 'summarization', 'qa' or 'classification'"),
+        (_spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "limit": 0}]),
+         "tasks[0].limit: Input should be greater than 0"),
+        (_spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "limt": 3}]),
+         "tasks[0].limt: Extra inputs are not permitted"),
+        (_spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "prompt": {"template": "{query}"}}]),
+         "unknown placeholder {query}"),
+        (_spec(models=["builtin:gpt-5"]), "models[0]: unknown built-in model 'gpt-5'; available: extractive, lead"),
+        (_spec(models=["lead"]), "write a model as 'provider:model'"),
+        (_spec(models=["builtin:lead", "builtin:lead"]), "models: the name 'lead' appears twice"),
+        (_spec(tasks=[{"name": "model", "type": "qa", "dataset": "d.jsonl"}]), "tasks[0].name: 'model' is reserved"),
+        (_spec(tasks=[{"name": "t", "type": "qa", "dataset": {"path": "a", "url": "https://b"}}]),
+         "tasks[0].dataset: give exactly one of 'path' or 'url'"),
+    ],
+)
+def test_bad_specs_name_the_field_and_the_reason(spec: dict[str, Any], expected: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(spec, source="bench.yaml")
+    message = str(caught.value)
+    assert message.startswith("bench.yaml: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_spec_file_errors_name_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(SpecError, match=r"missing\.yaml: cannot read the spec"):
+        load_spec(missing)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match=r"broken\.yaml: not valid YAML"):
+        load_spec(broken)
+    scalar = tmp_path / "scalar.json"
+    scalar.write_text('"just a string"')
+    with pytest.raises(SpecError, match=r"scalar\.json: the spec must be a mapping"):
+        load_spec(scalar)

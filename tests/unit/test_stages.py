@@ -1,0 +1,114 @@
+"""The pure stage functions: plan, run, score, aggregate."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.aggregator.report import ScoredSample, build_report
+from services.aggregator.statistics import mean_with_ci
+from services.runner.adapters.base import Completion, GenerationRequest
+from services.runner.executor import run_work_item
+from services.runner.planner import plan_benchmark
+from services.scorer.scoring import score_outputs
+from shared.datasets import Dataset, digest_samples
+from shared.errors import ModelUnavailable
+from shared.events import BenchmarkRequested, Sample
+from shared.spec import parse_spec
+
+
+def _samples(n: int, prefix: str = "") -> tuple[Sample, ...]:
+    return tuple(
+        Sample(id=f"{prefix}{i}", inputs={"question": f"what is {i}?", "context": f"It is {i}."}, references=[str(i)])
+        for i in range(n)
+    )
+
+
+def _request(**task_extra: object) -> BenchmarkRequested:
+    spec = parse_spec(
+        {
+            "name": "demo",
+            "models": ["builtin:lead", "builtin:extractive"],
+            "tasks": [{"name": "qa", "type": "qa", "dataset": "qa.jsonl", **task_extra}],
+        }
+    )
+    return BenchmarkRequested(benchmark_id="bm_test", spec=spec)
+
+
+def _dataset(n: int) -> Dataset:
+    samples = _samples(n)
+    return Dataset(location="qa.jsonl", samples=samples, digest=digest_samples(samples))
+
+
+def test_plan_shards_every_model_and_task() -> None:
+    plan, work = plan_benchmark(_request(), {"qa": _dataset(70)}, shard_size=32)
+    assert plan.expected_samples == 140 and plan.shards == 6 == len(work)
+    assert [len(w.samples) for w in work if w.model.name == "lead"] == [32, 32, 6]
+    assert {w.key for w in work} >= {"bm_test:lead:qa:0", "bm_test:extractive:qa:2"}
+    assert plan.tasks[0].dataset_digest == _dataset(70).digest
+    assert plan.tasks[0].metrics == ["exact-match", "f1-score"]
+
+
+def test_plan_derives_classification_labels_from_the_data() -> None:
+    spec = parse_spec(
+        {"name": "c", "models": ["builtin:lead"], "tasks": [{"name": "topic", "type": "classification", "dataset": "c.jsonl"}]}
+    )
+    samples = tuple(Sample(id=str(i), inputs={"text": "t"}, references=[label]) for i, label in enumerate("bab"))
+    _, work = plan_benchmark(
+        BenchmarkRequested(benchmark_id="bm_c", spec=spec),
+        {"topic": Dataset(location="c.jsonl", samples=samples, digest=digest_samples(samples))},
+        shard_size=10,
+    )
+    assert work[0].task.labels == ["a", "b"]
+
+
+class FlakyModel:
+    """Answers with the question's number, but fails on every third sample."""
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        number = request.inputs["question"].split()[-1].rstrip("?")
+        if int(number) % 3 == 0:
+            raise ModelUnavailable("upstream returned 503")
+        return Completion(text=number, prompt_tokens=5, completion_tokens=1)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_model_errors_are_recorded_per_sample_and_scored_as_empty() -> None:
+    _, work = plan_benchmark(_request(), {"qa": _dataset(6)}, shard_size=32)
+    outputs = await run_work_item(work[0], FlakyModel())
+    assert [o.sample_id for o in outputs.outputs] == [str(i) for i in range(6)]  # order kept
+    failed = [o for o in outputs.outputs if o.error]
+    assert [o.sample_id for o in failed] == ["0", "3"]
+    assert failed[0].error == "ModelUnavailable: upstream returned 503" and failed[0].prediction == ""
+
+    scores = score_outputs(outputs)
+    by_id = {s.sample_id: s for s in scores.scores}
+    assert by_id["1"].scores == {"exact-match": 100.0, "f1-score": 100.0}
+    assert by_id["3"].scores == {"exact-match": 0.0, "f1-score": 0.0} and by_id["3"].error
+
+
+async def test_report_has_the_fixed_shape_and_counts_errors() -> None:
+    plan, work = plan_benchmark(_request(), {"qa": _dataset(6)}, shard_size=4)
+    scored = []
+    for item in work:
+        scores = score_outputs(await run_work_item(item, FlakyModel()))
+        scored += [ScoredSample(scores.model, scores.task, s) for s in scores.scores]
+    report = build_report(plan, scored, status="completed")
+    assert {"benchmarkId", "name", "status", "results"} <= set(report)
+    assert report["results"][0] == {"model": "lead", "qa": {"exact-match": pytest.approx(200 / 3), "f1-score": pytest.approx(200 / 3)}}
+    cell = report["details"][0]
+    assert cell["errors"] == 2 and cell["errorRate"] == pytest.approx(1 / 3) and cell["samples"] == 6
+    assert cell["tokens"] == {"prompt": 20, "completion": 4}
+    stats = cell["metrics"]["exact-match"]
+    assert stats["ciLow"] <= stats["value"] <= stats["ciHigh"]
+    assert report["tasks"][0]["datasetDigest"] == plan.tasks[0].dataset_digest
+
+
+def test_bootstrap_ci_is_reproducible_for_a_seed() -> None:
+    values = [float(v % 7) for v in range(200)]
+    assert mean_with_ci(values, seed=1) == mean_with_ci(values, seed=1)
+    assert mean_with_ci(values, seed=1) != mean_with_ci(values, seed=2)
+    ci = mean_with_ci(values, seed=1)
+    assert ci.ci_low < ci.mean < ci.ci_high and ci.n == 200
+    assert mean_with_ci([0.5], seed=0).ci_low == 0.5
