@@ -3,14 +3,19 @@
     benchmarks run SPEC [--store PATH] [--json]   run a benchmark in-process (no servers)
     benchmarks show ID [--json]                    a stored report
     benchmarks list                                stored benchmarks, newest first
+    benchmarks serve gateway|runner|scorer|aggregator
+                                                   run one service of the distributed shape
+    benchmarks submit SPEC [--wait] [--url URL]    send a benchmark to a gateway
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -182,6 +187,107 @@ def _format_metric(name: str, stats: dict[str, float] | None) -> str:
 
 def _format_ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+class Service(str, Enum):
+    gateway = "gateway"
+    runner = "runner"
+    scorer = "scorer"
+    aggregator = "aggregator"
+
+
+@app.command()
+def serve(
+    service: Annotated[Service, typer.Argument(help="Which service to run.")],
+    host: Annotated[str | None, typer.Option(help="Bind address [default: $BENCH_SERVICE_HOST or 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port [default: $BENCH_<SERVICE>_PORT]")] = None,
+) -> None:
+    """Run one service (Kafka + MongoDB settings from BENCH_* variables)."""
+    import importlib
+
+    import uvicorn
+
+    settings = Settings()
+    module = importlib.import_module(f"services.{service.value}.app")
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service.value} %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        module.create_app(settings),
+        host=host or settings.service_host,
+        port=port or getattr(settings, f"{service.value}_port"),
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def submit(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Benchmark spec, YAML or JSON.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the report, with a progress bar.")] = False,
+    url: Annotated[str | None, typer.Option(help="Gateway URL [default: $BENCH_GATEWAY_URL or http://127.0.0.1:8000]")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the report.")] = 3600.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a benchmark to a gateway; local dataset files are sent inline."""
+    import httpx
+
+    from shared.datasets import inline_records
+
+    settings = Settings()
+    gateway_url = (url or settings.gateway_url).rstrip("/")
+    try:
+        spec = load_spec(spec_path)
+        tasks = [t.model_copy(update={"dataset": inline_records(t.dataset, base_dir=spec_path.parent)}) for t in spec.tasks]
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from None
+    body = spec.model_copy(update={"tasks": tasks}).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    try:
+        with httpx.Client(base_url=gateway_url, timeout=60.0) as client:
+            accepted = client.post("/v1/benchmarks", json=body)
+            if accepted.status_code != 202:
+                raise _fail(f"{spec_path}: the gateway refused the benchmark (HTTP {accepted.status_code}): {_reason(accepted)}")
+            benchmark_id = accepted.json()["benchmarkId"]
+            if not wait:
+                _print_json(accepted.json()) if as_json else stdout.print(benchmark_id)
+                return
+            report = _wait_for_report(client, benchmark_id, spec.name, timeout)
+    except httpx.TransportError as exc:
+        raise _fail(f"cannot reach the gateway at {gateway_url}: {exc} (start one with scripts/dev.sh up)") from None
+    _print_json(report) if as_json else _print_report(report)
+    if report["status"] != "completed":
+        raise _fail(f"{benchmark_id} {report['status']}: {report.get('reason') or 'no reason given'}", code=1)
+
+
+def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> dict[str, Any]:  # noqa: ANN001
+    import time
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
+        TimeElapsedColumn(), console=stderr, transient=True,
+    )
+    bar = progress.add_task(f"{name} ({benchmark_id})", total=None)
+    deadline = time.monotonic() + timeout
+    with progress:
+        while True:
+            response = client.get(f"/v1/benchmarks/{benchmark_id}")
+            if response.status_code != 200:
+                raise _fail(f"reading {benchmark_id} failed (HTTP {response.status_code}): {_reason(response)}")
+            report = response.json()
+            done = report.get("progress") or {}
+            progress.update(bar, completed=done.get("scored", 0), total=done.get("expected"))
+            if report["status"] in ("completed", "failed"):
+                return report
+            if time.monotonic() > deadline:
+                raise _fail(f"{benchmark_id} is still {report['status']} after {timeout:.0f}s", code=1)
+            time.sleep(0.5)
+
+
+def _reason(response) -> str:  # noqa: ANN001
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    return str(body.get("message") or body.get("detail") or body)
 
 
 def main() -> None:

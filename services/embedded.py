@@ -7,30 +7,25 @@ store the scores -> aggregate when every planned sample is scored.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.aggregator.report import build_report
+from services.aggregator.completion import complete_if_done
 from services.aggregator.store import BenchmarkStore
 from services.runner.adapters import create_adapter
 from services.runner.executor import run_work_item
 from services.runner.planner import plan_benchmark
 from services.scorer.scoring import score_outputs
 from shared.datasets import Dataset, load_task_dataset
-from shared.events import BenchmarkPlanned, BenchmarkRequested, Trigger
+from shared.events import BenchmarkPlanned, BenchmarkRequested, Trigger, new_benchmark_id
 from shared.settings import Settings
 from shared.spec import BenchmarkSpec
 
-__all__ = ["new_benchmark_id", "load_datasets", "run_benchmark"]
+__all__ = ["load_datasets", "run_benchmark"]
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (samples scored so far, samples expected)."""
-
-
-def new_benchmark_id() -> str:
-    return "bm_" + secrets.token_hex(6)
 
 
 def load_datasets(spec: BenchmarkSpec, *, base_dir: Path) -> dict[str, Dataset]:
@@ -78,17 +73,15 @@ async def run_benchmark(
 
     try:
         await asyncio.gather(*(process(i) for i in range(len(work))))
-        if scored != plan.expected_samples:
-            raise RuntimeError(f"scored {scored} of {plan.expected_samples} planned samples")
-        report = build_report(
-            plan,
-            await store.load_scores(request.benchmark_id),
-            status="completed",
+        record = await complete_if_done(
+            store,
+            request.benchmark_id,
             bootstrap_seed=settings.bootstrap_seed,
             bootstrap_resamples=settings.bootstrap_resamples,
         )
-        await store.complete(request.benchmark_id, report)
-        return report
+        if record is None or record.report is None:
+            raise RuntimeError(f"scored {scored} of {plan.expected_samples} planned samples")
+        return record.report
     except BaseException as exc:
         await store.fail(request.benchmark_id, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         raise

@@ -19,7 +19,7 @@ from shared.events import Sample
 from shared.spec import DatasetRef, TaskSpec
 from shared.task_types import TASK_TYPES, TaskType
 
-__all__ = ["Dataset", "load_task_dataset", "read_dataset_text", "parse_records", "select_samples", "digest_samples"]
+__all__ = ["Dataset", "load_task_dataset", "inline_records", "read_dataset_text", "parse_records", "select_samples", "digest_samples"]
 
 DOWNLOAD_TIMEOUT_S = 30.0
 
@@ -34,13 +34,31 @@ class Dataset:
 def load_task_dataset(task: TaskSpec, *, base_dir: Path) -> Dataset:
     """Read, normalise and subset a task's dataset (limit and seed), then digest what is kept."""
     location, text = read_dataset_text(task.dataset, base_dir=base_dir)
-    samples = parse_records(text, task.dataset, TASK_TYPES[task.type], location=location)
+    unit = "record" if task.dataset.records is not None else "line"
+    samples = parse_records(text, task.dataset, TASK_TYPES[task.type], location=location, unit=unit)
     chosen = select_samples(samples, limit=task.limit, seed=task.seed)
     return Dataset(location=location, samples=tuple(chosen), digest=digest_samples(chosen))
 
 
+def inline_records(ref: DatasetRef, *, base_dir: Path) -> DatasetRef:
+    """The same dataset with a local file's records inlined, for a server that cannot read it."""
+    if ref.path is None:
+        return ref
+    location, text = read_dataset_text(ref, base_dir=base_dir)
+    records = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{location} line {line_no}: not valid JSON: {exc.msg}") from None
+    return ref.model_copy(update={"path": None, "records": records})
+
+
 def read_dataset_text(ref: DatasetRef, *, base_dir: Path) -> tuple[str, str]:
     """Return (location as shown to users, text). Relative paths are relative to `base_dir`."""
+    if ref.records is not None:
+        return ref.location, "\n".join(json.dumps(record, ensure_ascii=False) for record in ref.records)
     if ref.url is not None:
         try:
             response = httpx.get(ref.url, timeout=DOWNLOAD_TIMEOUT_S, follow_redirects=True)
@@ -63,7 +81,9 @@ def read_dataset_text(ref: DatasetRef, *, base_dir: Path) -> tuple[str, str]:
         raise DatasetError(f"{path}: cannot read the dataset: {exc.strerror or exc}") from None
 
 
-def parse_records(text: str, ref: DatasetRef, task_type: TaskType, *, location: str) -> list[Sample]:
+def parse_records(
+    text: str, ref: DatasetRef, task_type: TaskType, *, location: str, unit: str = "line"
+) -> list[Sample]:
     """Parse JSONL into Samples; the first bad record stops it with file, line, field and reason."""
     known = (*task_type.input_fields, *task_type.optional_input_fields, task_type.reference_field)
     for field in ref.fields:
@@ -78,7 +98,7 @@ def parse_records(text: str, ref: DatasetRef, task_type: TaskType, *, location: 
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        where = f"{location} line {line_no}"
+        where = f"{location} {unit} {line_no}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -88,7 +108,7 @@ def parse_records(text: str, ref: DatasetRef, task_type: TaskType, *, location: 
 
         sample_id = _sample_id(record, ref.id_field, default=str(len(samples) + 1), where=where)
         if sample_id in seen_ids:
-            raise DatasetError(f"{where}: field '{ref.id_field}': duplicate sample id {sample_id!r} (first on line {seen_ids[sample_id]})")
+            raise DatasetError(f"{where}: field '{ref.id_field}': duplicate sample id {sample_id!r} (first on {unit} {seen_ids[sample_id]})")
         seen_ids[sample_id] = line_no
 
         inputs = {field: _text(record, column[field], where=where) for field in task_type.input_fields}

@@ -5,10 +5,13 @@
     │   ├── SpecError           a benchmark spec field is missing, of the wrong type or unknown
     │   ├── DatasetError        a dataset is unreadable, empty, or a record lacks a field
     │   └── UnknownMetric       a metric name not in the registry
-    └── ModelError              a model under test failed to answer one request
-        ├── ModelUnavailable    connection refused, timeout, 5xx        (retryable)
-        ├── RateLimited         429 from the provider                   (retryable)
-        └── ModelRequestRejected 4xx other than 429: retrying is futile (permanent)
+    ├── ModelError              a model under test failed to answer one request
+    │   ├── ModelUnavailable    connection refused, timeout, 5xx        (retryable)
+    │   ├── RateLimited         429 from the provider                   (retryable)
+    │   └── ModelRequestRejected 4xx other than 429: retrying is futile (permanent)
+    └── InfrastructureError     our own servers are unreachable         (retryable)
+        ├── StoreUnavailable    MongoDB did not answer
+        └── BrokerUnavailable   Kafka did not take a message
 
 Retryability is a property of the class, decided here and nowhere else. Foreign exceptions
 (httpx, pydantic, sqlite3, ...) are translated into these once, at the adapter boundary.
@@ -26,6 +29,9 @@ __all__ = [
     "ModelUnavailable",
     "RateLimited",
     "ModelRequestRejected",
+    "InfrastructureError",
+    "StoreUnavailable",
+    "BrokerUnavailable",
 ]
 
 
@@ -66,4 +72,18 @@ class RateLimited(ModelError):
 
 
 class ModelRequestRejected(ModelError):
+    pass
+
+
+class InfrastructureError(BenchmarkError):
+    """A server of ours is unreachable: wait and try again; never drop the message."""
+
+    retryable = True
+
+
+class StoreUnavailable(InfrastructureError):
+    pass
+
+
+class BrokerUnavailable(InfrastructureError):
     pass

@@ -6,6 +6,7 @@ Events are facts, frozen pydantic v2 models, JSON with camelCase keys on the wir
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ __all__ = [
     "DeploymentEvent",
     "DeadLetter",
     "utc_now",
+    "new_benchmark_id",
 ]
 
 SCHEMA_VERSION = 1
@@ -43,6 +45,10 @@ Trigger = Literal["api", "cli", "schedule", "deployment", "ci"]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def new_benchmark_id() -> str:
+    return "bm_" + secrets.token_hex(6)
 
 
 class WireModel(BaseModel):
@@ -98,6 +104,8 @@ class BenchmarkPlanned(Event):
     models: list[str]
     tasks: list[TaskPlan]
     shards: int
+    error: str | None = None
+    """Set when the benchmark could not be planned (e.g. a dataset URL went away): it fails."""
     planned_at: datetime = Field(default_factory=utc_now)
 
     @property

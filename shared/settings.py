@@ -29,3 +29,34 @@ class Settings(BaseSettings):
     """Work items in flight at once in the embedded runtime."""
     bootstrap_seed: int = 0
     bootstrap_resamples: int = Field(default=1000, ge=100, le=100_000)
+
+    # --- the distributed services ---------------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers, comma-separated (BENCH_KAFKA_BOOTSTRAP)."""
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    """MongoDB (or FerretDB) connection string (BENCH_MONGO_URL)."""
+    mongo_database: str = Field(default="benchmarks", min_length=1)
+    topic_prefix: str = ""
+    """Prepended to every topic name: several deployments (or test runs) can share one cluster."""
+    partitions: int = Field(default=6, ge=1, le=1000)
+    """Partitions of the work, outputs and scores topics when the services create them."""
+    control_partitions: int = Field(default=3, ge=1, le=1000)
+    """Partitions of the requested, planned, completed, deployments and DLQ topics."""
+    replication_factor: int = Field(default=1, ge=1, le=10)
+    service_host: str = "127.0.0.1"
+    """Address the services' HTTP endpoints (API, health, metrics) bind to."""
+    gateway_port: int = Field(default=8000, ge=1, le=65535)
+    runner_port: int = Field(default=8001, ge=1, le=65535)
+    scorer_port: int = Field(default=8002, ge=1, le=65535)
+    aggregator_port: int = Field(default=8003, ge=1, le=65535)
+    gateway_url: str = "http://127.0.0.1:8000"
+    """Where `benchmarks submit` sends benchmarks (BENCH_GATEWAY_URL)."""
+    data_dir: Path | None = None
+    """Server-side folder that benchmarks submitted over HTTP may name dataset paths in; unset:
+    such paths are refused (use a URL, or inline records as `benchmarks submit` does)."""
+    max_samples: int = Field(default=20_000, ge=1)
+    """Most model x sample evaluations one benchmark submitted over HTTP may ask for."""
+    max_request_bytes: int = Field(default=900_000, ge=1_000)
+    """Largest accepted request body: a request travels as one Kafka message (1 MB by default)."""
+    retry_attempts: int = Field(default=5, ge=1, le=100)
+    """Tries of a retryable failure (store or broker unreachable) before the message is re-read."""

@@ -59,6 +59,8 @@ class SpecModel(BaseModel):
 class DatasetRef(SpecModel):
     path: str | None = None
     url: str | None = None
+    records: list[dict[str, Any]] | None = None
+    """Inline records: `benchmarks submit` inlines local files so the gateway needs no shared disk."""
     fields: dict[str, str] = Field(default_factory=dict)
     """Mapping from the task type's field name to the column name in the file."""
     id_field: str = "id"
@@ -74,15 +76,15 @@ class DatasetRef(SpecModel):
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> DatasetRef:
-        if (self.path is None) == (self.url is None):
-            raise ValueError("give exactly one of 'path' or 'url'")
+        if sum(source is not None for source in (self.path, self.url, self.records)) != 1:
+            raise ValueError("give exactly one of 'path', 'url' or 'records'")
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise ValueError("'url' must start with http:// or https://")
         return self
 
     @property
     def location(self) -> str:
-        return self.path if self.path is not None else str(self.url)
+        return self.path or self.url or "inline records"
 
 
 class PromptSpec(SpecModel):
@@ -143,9 +145,11 @@ class TaskSpec(SpecModel):
 
     @field_validator("name")
     @classmethod
-    def _not_reserved(cls, value: str) -> str:
+    def _usable_as_report_key(cls, value: str) -> str:
         if value == "model":
             raise ValueError("'model' is reserved: it is the model's key in each report row")
+        if "." in value or value.startswith("$"):
+            raise ValueError("a task name is a key in the report: no '.' and no leading '$' (MongoDB field names)")
         return value
 
     @field_validator("metrics")

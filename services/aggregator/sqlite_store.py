@@ -76,21 +76,29 @@ class SqliteStore:
             )
 
     async def save_plan(self, plan: BenchmarkPlanned) -> None:
-        self._update(plan.benchmark_id, status="running", plan=plan.model_dump_json(by_alias=True))
+        with self._db:
+            self._db.execute(
+                "UPDATE benchmarks SET plan = ?, updated_at = ?,"
+                " status = CASE status WHEN 'pending' THEN 'running' ELSE status END"
+                " WHERE tenant = ? AND benchmark_id = ?",
+                (plan.model_dump_json(by_alias=True), utc_now().isoformat(), self._tenant, plan.benchmark_id),
+            )
 
     async def save_scores(self, scores: SampleScores) -> int:
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO sample_scores (tenant, benchmark_id, model, task, sample_id, score)"
+                "INSERT OR IGNORE INTO sample_scores (tenant, benchmark_id, model, task, sample_id, score)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (self._tenant, scores.benchmark_id, scores.model, scores.task, s.sample_id, s.model_dump_json())
                     for s in scores.scores
                 ],
             )
+        return await self.count_scores(scores.benchmark_id)
+
+    async def count_scores(self, benchmark_id: str) -> int:
         (count,) = self._db.execute(
-            "SELECT COUNT(*) FROM sample_scores WHERE tenant = ? AND benchmark_id = ?",
-            (self._tenant, scores.benchmark_id),
+            "SELECT COUNT(*) FROM sample_scores WHERE tenant = ? AND benchmark_id = ?", (self._tenant, benchmark_id)
         ).fetchone()
         return int(count)
 

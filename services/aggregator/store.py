@@ -1,7 +1,8 @@
 """The repository interface every store implements (SQLite embedded, MongoDB distributed).
 
-A store is bound to one tenant: every read and write filters on it. Score writes are upserts
-keyed by benchmarkId + model + task + sampleId, so a redelivered shard never counts twice.
+A store is bound to one tenant: every read and write filters on it. A sample's score is stored
+once, keyed by benchmarkId + model + task + sampleId (a unique index): a redelivered or re-run
+shard never counts twice, and the first stored score stands.
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ class BenchmarkStore(Protocol):
         ...
 
     async def save_scores(self, scores: SampleScores) -> int:
-        """Upsert a shard's per-sample scores; return how many samples the benchmark has scored."""
+        """Store a shard's per-sample scores (duplicates ignored); return how many samples the
+        benchmark has scored."""
         ...
+
+    async def count_scores(self, benchmark_id: str) -> int: ...
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]: ...
 

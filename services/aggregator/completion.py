@@ -1,0 +1,54 @@
+"""When a benchmark is complete, and what is announced then. Shared by both runtimes.
+
+A benchmark is complete when every planned model x task x sample has a stored score. Scores are
+upserts keyed by sample, so counting stored scores counts each sample once however often its
+shard was delivered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from services.aggregator.report import build_report
+from services.aggregator.store import BenchmarkRecord, BenchmarkStore
+from shared.events import BenchmarkCompleted
+
+__all__ = ["complete_if_done", "completion_event"]
+
+
+async def complete_if_done(
+    store: BenchmarkStore, benchmark_id: str, *, bootstrap_seed: int, bootstrap_resamples: int
+) -> BenchmarkRecord | None:
+    """Build and store the report once every planned sample is scored.
+
+    Returns the record when the benchmark is finished (now or before: completed or failed), so
+    the caller can announce it; None while samples are still missing.
+    """
+    record = await store.get_benchmark(benchmark_id)
+    if record is None or record.plan is None:
+        return None  # scores can overtake their plan: the plan's arrival checks again
+    if record.status in ("completed", "failed"):
+        return record
+    if await store.count_scores(benchmark_id) < record.plan.expected_samples:
+        return None
+    report = build_report(
+        record.plan,
+        await store.load_scores(benchmark_id),
+        status="completed",
+        bootstrap_seed=bootstrap_seed,
+        bootstrap_resamples=bootstrap_resamples,
+    )
+    await store.complete(benchmark_id, report)
+    return dataclasses.replace(record, status="completed", report=report, reason=None)
+
+
+def completion_event(record: BenchmarkRecord) -> BenchmarkCompleted:
+    return BenchmarkCompleted(
+        tenant=record.tenant,
+        benchmark_id=record.benchmark_id,
+        name=record.name,
+        suite=record.suite,
+        status="completed" if record.status == "completed" else "failed",
+        reason=record.reason,
+        results=(record.report or {}).get("results", []),
+    )

@@ -1,0 +1,86 @@
+"""Composition root of the gateway: FastAPI with FastStream's Kafka integration."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from faststream.kafka.fastapi import KafkaRouter
+
+from services.aggregator.mongo_store import MongoStore
+from services.gateway.dependencies import Gateway
+from services.gateway.routes import benchmarks, health
+from services.gateway.validation import RequestProblem
+from shared.errors import InfrastructureError
+from shared.messaging import Topics
+from shared.service import ensure_topics
+from shared.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    kafka = KafkaRouter(settings.kafka_bootstrap, client_id="benchmarks-gateway", acks="all", include_in_schema=False)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_topics(settings)
+        store = await MongoStore.connect(settings)  # the client belongs to this event loop
+        app.state.gateway = Gateway(settings=settings, store=store, broker=kafka.broker, topics=Topics(settings))
+        try:
+            yield  # the included KafkaRouter starts and stops its broker around this
+        finally:
+            await store.close()
+
+    app = FastAPI(
+        title="continuous-benchmarks gateway",
+        summary="Submit benchmarks of AI models and read their comparative reports.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(kafka)
+    app.include_router(health.router)
+    app.include_router(benchmarks.router)
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next):  # noqa: ANN001, ANN202
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_request_bytes:
+            return JSONResponse(
+                {"detail": f"the request body has {length} bytes; this server accepts at most {settings.max_request_bytes}"
+                           " (give large datasets as a 'url')"},
+                status_code=413,
+            )
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the whole input back (inline datasets included): name the
+        # field and the reason only
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"].removeprefix("Value error, "), "type": e["type"]} for e in exc.errors()]
+        return JSONResponse({"detail": detail, "message": _one_line(detail)}, status_code=422)
+
+    @app.exception_handler(RequestProblem)
+    async def refused_request(request: Request, exc: RequestProblem) -> JSONResponse:
+        detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "refused"}]
+        return JSONResponse({"detail": detail, "message": _one_line(detail)}, status_code=422)
+
+    @app.exception_handler(InfrastructureError)
+    async def unavailable(request: Request, exc: InfrastructureError) -> JSONResponse:
+        return JSONResponse({"detail": f"a backing service is unavailable: {exc}"}, status_code=503)
+
+    return app
+
+
+def _one_line(detail: list[dict]) -> str:
+    def where(loc: list) -> str:
+        text = ""
+        for part in loc[1:] if loc and loc[0] == "body" else loc:
+            text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + str(part)
+        return text
+
+    return "; ".join(f"{where(d['loc'])}: {d['msg']}" if where(d["loc"]) else d["msg"] for d in detail)

@@ -1,0 +1,30 @@
+"""What route handlers need, as Annotated dependencies opened in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from faststream.kafka import KafkaBroker
+
+from services.aggregator.mongo_store import MongoStore
+from shared.messaging import Topics
+from shared.settings import Settings
+
+__all__ = ["Gateway", "GatewayDep"]
+
+
+@dataclass(slots=True)
+class Gateway:
+    settings: Settings
+    store: MongoStore
+    broker: KafkaBroker
+    topics: Topics
+
+
+def _gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway)]

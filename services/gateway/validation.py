@@ -1,0 +1,56 @@
+"""Checks a submitted spec's datasets before anything is stored or published."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from shared.datasets import Dataset, load_task_dataset
+from shared.errors import InvalidInput
+from shared.settings import Settings
+from shared.spec import BenchmarkSpec
+
+__all__ = ["RequestProblem", "check_datasets"]
+
+
+class RequestProblem(InvalidInput):
+    """A request field the gateway refuses: `loc` is the field's path in the body."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+async def check_datasets(spec: BenchmarkSpec, settings: Settings) -> dict[str, Dataset]:
+    """Load every task's dataset as the runner will, and enforce the size limit."""
+    datasets: dict[str, Dataset] = {}
+    for index, task in enumerate(spec.tasks):
+        loc: tuple[str | int, ...] = ("body", "tasks", index, "dataset")
+        if task.dataset.path is not None:
+            _check_server_path(Path(task.dataset.path), settings.data_dir, loc + ("path",))
+        try:
+            datasets[task.name] = await asyncio.to_thread(
+                load_task_dataset, task, base_dir=settings.data_dir or Path.cwd()
+            )
+        except InvalidInput as exc:
+            raise RequestProblem(loc, str(exc)) from None
+    evaluations = len(spec.models) * sum(len(d.samples) for d in datasets.values())
+    if evaluations > settings.max_samples:
+        raise RequestProblem(
+            ("body", "tasks"),
+            f"{evaluations} model x sample evaluations exceed this server's maximum of {settings.max_samples};"
+            " set a task 'limit' or split the benchmark",
+        )
+    return datasets
+
+
+def _check_server_path(path: Path, data_dir: Path | None, loc: tuple[str | int, ...]) -> None:
+    if data_dir is None:
+        raise RequestProblem(
+            loc,
+            "this server reads no dataset files; give a 'url' or inline 'records'"
+            " (`benchmarks submit` inlines local files)",
+        )
+    resolved = (data_dir / path).resolve()
+    if not resolved.is_relative_to(data_dir.resolve()):
+        raise RequestProblem(loc, f"dataset paths must stay inside the server's data folder, {path} does not")

@@ -1,0 +1,32 @@
+"""Composition root of the runner: plans requested benchmarks and runs work shards."""
+
+from __future__ import annotations
+
+from faststream.asgi import AsgiFastStream
+
+from services.runner.handlers import RunnerHandlers
+from shared import topics
+from shared.events import BenchmarkRequested, WorkItem
+from shared.messaging import Topics, create_broker, subscribe
+from shared.service import worker_app
+from shared.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> AsgiFastStream:
+    settings = settings or Settings()
+    broker = create_broker(settings, client_id="benchmarks-runner")
+    names = Topics(settings)
+    handlers = RunnerHandlers(settings)
+    subscribe(
+        broker, names, settings,
+        topic=topics.BENCHMARKS_REQUESTED, group="benchmarks-planner",
+        event_type=BenchmarkRequested, handler=handlers.on_benchmark_requested, service="runner",
+    )
+    subscribe(
+        broker, names, settings,
+        topic=topics.BENCHMARKS_WORK, group="benchmarks-runner",
+        event_type=WorkItem, handler=handlers.on_work_item, service="runner",
+    )
+    return worker_app(broker, settings, on_shutdown=[handlers.close])

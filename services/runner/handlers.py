@@ -1,0 +1,63 @@
+"""Runner subscribers: thin wrappers that call the plan and run stages and say what to publish."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from services.runner.adapters import ModelAdapter, create_adapter
+from services.runner.executor import run_work_item
+from services.runner.planner import plan_benchmark
+from shared import topics
+from shared.datasets import load_task_dataset
+from shared.errors import InvalidInput
+from shared.events import BenchmarkPlanned, BenchmarkRequested, WorkItem
+from shared.messaging import Outgoing
+from shared.settings import Settings
+
+__all__ = ["RunnerHandlers"]
+
+
+class RunnerHandlers:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._adapters: dict[str, ModelAdapter] = {}
+        """One adapter per model config, shared by every shard this process runs."""
+
+    async def on_benchmark_requested(self, request: BenchmarkRequested) -> list[Outgoing]:
+        base_dir = self._settings.data_dir or Path.cwd()
+        try:
+            datasets = await asyncio.to_thread(
+                lambda: {task.name: load_task_dataset(task, base_dir=base_dir) for task in request.spec.tasks}
+            )
+        except InvalidInput as exc:  # e.g. a dataset URL that answered the gateway but not us
+            failed = BenchmarkPlanned(
+                tenant=request.tenant,
+                benchmark_id=request.benchmark_id,
+                name=request.spec.name,
+                suite=request.spec.suite_name,
+                models=[m.name for m in request.spec.models],
+                tasks=[],
+                shards=0,
+                error=str(exc),
+            )
+            return [Outgoing(topics.BENCHMARKS_PLANNED, request.benchmark_id, failed)]
+        plan, work = plan_benchmark(request, datasets, shard_size=self._settings.shard_size)
+        return [
+            Outgoing(topics.BENCHMARKS_PLANNED, request.benchmark_id, plan),
+            *(Outgoing(topics.BENCHMARKS_WORK, item.key, item) for item in work),
+        ]
+
+    async def on_work_item(self, item: WorkItem) -> list[Outgoing]:
+        outputs = await run_work_item(item, self._adapter(item))
+        return [Outgoing(topics.BENCHMARKS_OUTPUTS, outputs.key, outputs)]
+
+    def _adapter(self, item: WorkItem) -> ModelAdapter:
+        config_key = item.model.model_dump_json()
+        if config_key not in self._adapters:
+            self._adapters[config_key] = create_adapter(item.model)
+        return self._adapters[config_key]
+
+    async def close(self) -> None:
+        for adapter in self._adapters.values():
+            await adapter.aclose()

@@ -1,0 +1,87 @@
+"""What every worker service has: topics created up front, health and readiness endpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.kafka import KafkaBroker
+
+from shared.messaging import Topics
+from shared.settings import Settings
+
+__all__ = ["ensure_topics", "worker_app", "READINESS_TIMEOUT_S"]
+
+log = logging.getLogger(__name__)
+READINESS_TIMEOUT_S = 3.0
+
+Check = Callable[[], Awaitable[None]]
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create every topic with its configured partitions before anyone publishes to it.
+
+    Done by every service at start-up: otherwise a producer that starts first could have the
+    broker auto-create a topic with its default single partition.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="benchmarks-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in Topics(settings).all() if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t.name, num_partitions=t.num_partitions, replication_factor=t.replication_factor) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another service created it between our list and our create
+            log.info("created topics %s", ", ".join(t.name for t in missing))
+    finally:
+        await admin.close()
+
+
+def worker_app(
+    broker: KafkaBroker,
+    settings: Settings,
+    *,
+    readiness: Sequence[tuple[str, Check]] = (),
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> AsgiFastStream:
+    """A FastStream app served over ASGI: /healthz (alive) and /readyz (Kafka and deps answer)."""
+
+    @get(include_in_schema=False)
+    async def healthz(scope) -> AsgiResponse:  # noqa: ANN001 - ASGI scope
+        return AsgiResponse(b'{"status":"ok"}', 200, headers={"content-type": "application/json"})
+
+    @get(include_in_schema=False)
+    async def readyz(scope) -> AsgiResponse:  # noqa: ANN001
+        failures = {}
+        if not await broker.ping(READINESS_TIMEOUT_S):
+            failures["kafka"] = "no answer from the brokers"
+        for name, check in readiness:
+            try:
+                await check()
+            except Exception as exc:  # readiness reports any failure, it never raises
+                failures[name] = str(exc)[:300]
+        body = json.dumps({"status": "ready" if not failures else "not ready", "failures": failures}).encode()
+        return AsgiResponse(body, 503 if failures else 200, headers={"content-type": "application/json"})
+
+    async def create_topics() -> None:
+        try:
+            await ensure_topics(settings)
+        except KafkaError as exc:
+            raise SystemExit(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+
+    return AsgiFastStream(
+        broker,
+        asgi_routes=[("/healthz", healthz), ("/readyz", readyz)],
+        on_startup=[create_topics, *on_startup],
+        on_shutdown=list(on_shutdown),
+        logger=log,
+    )
