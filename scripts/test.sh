@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# Sets up .venv and runs the whole test suite. Extra arguments go to pytest.
+# Sets up .venv, starts Kafka and FerretDB (scripts/services.sh, unless BENCH_KAFKA_BOOTSTRAP /
+# BENCH_MONGO_URL name running servers) and runs the whole test suite. Extra arguments go to
+# pytest. Servers this script started are stopped again at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/python -m pytest "$@"
+
+if scripts/services.sh status >/dev/null 2>&1; then
+  eval "$(scripts/services.sh env)"
+else
+  trap 'scripts/services.sh down' EXIT
+  eval "$(scripts/services.sh up)"
+fi
+.venv/bin/python -m pytest "$@"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from services.runner.adapters import ModelAdapter, create_adapter
@@ -16,6 +17,8 @@ from shared.messaging import Outgoing
 from shared.settings import Settings
 
 __all__ = ["RunnerHandlers"]
+
+log = logging.getLogger(__name__)
 
 
 class RunnerHandlers:
@@ -50,6 +53,8 @@ class RunnerHandlers:
 
     async def on_work_item(self, item: WorkItem) -> list[Outgoing]:
         outputs = await run_work_item(item, self._adapter(item))
+        errors = sum(1 for output in outputs.outputs if output.error)
+        log.info("ran shard %s: %d samples, %d errors", item.key, len(outputs.outputs), errors)
         return [Outgoing(topics.BENCHMARKS_OUTPUTS, outputs.key, outputs)]
 
     def _adapter(self, item: WorkItem) -> ModelAdapter:

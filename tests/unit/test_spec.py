@@ -59,7 +59,7 @@ def test_url_dataset_is_recognised() -> None:
         (_spec(models=["builtin:lead", "builtin:lead"]), "models: the name 'lead' appears twice"),
         (_spec(tasks=[{"name": "model", "type": "qa", "dataset": "d.jsonl"}]), "tasks[0].name: 'model' is reserved"),
         (_spec(tasks=[{"name": "t", "type": "qa", "dataset": {"path": "a", "url": "https://b"}}]),
-         "tasks[0].dataset: give exactly one of 'path' or 'url'"),
+         "tasks[0].dataset: give exactly one of 'path', 'url' or 'records'"),
     ],
 )
 def test_bad_specs_name_the_field_and_the_reason(spec: dict[str, Any], expected: str) -> None:

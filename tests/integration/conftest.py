@@ -1,0 +1,239 @@
+"""Integration tests: real Kafka and a real MongoDB-compatible server (FerretDB in CI).
+
+The servers come from `scripts/services.sh up` (scripts/test.sh runs it), or from
+BENCH_KAFKA_BOOTSTRAP / BENCH_MONGO_URL. A missing server fails the run with a message
+saying how to start it: it never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient
+
+from shared.events import Event
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+KAFKA = os.environ.get("BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+MONGO = os.environ.get("BENCH_MONGO_URL", "mongodb://127.0.0.1:27017/")
+HOW_TO_START = "start them with `scripts/services.sh up` (scripts/test.sh does it for you)"
+
+
+def _reachable(host_port: str) -> bool:
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _mongo_host_port(url: str) -> str:
+    rest = url.split("://", 1)[1].split("@")[-1]
+    host_port = rest.split("/")[0].split(",")[0].split("?")[0]
+    return host_port if ":" in host_port else f"{host_port}:27017"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def servers() -> None:
+    """Wait up to 60 s for Kafka and MongoDB; fail (never skip) when they do not answer."""
+    deadline = time.monotonic() + 60
+    missing: list[str] = []
+    while time.monotonic() < deadline:
+        missing = [
+            name
+            for name, address in (("Kafka", KAFKA.split(",")[0]), ("MongoDB", _mongo_host_port(MONGO)))
+            if not _reachable(address)
+        ]
+        if not missing:
+            return
+        time.sleep(1)
+    pytest.fail(f"{' and '.join(missing)} not reachable (Kafka {KAFKA}, MongoDB {MONGO}): {HOW_TO_START}", pytrace=False)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Unique topics and database per test: tests never see each other's messages."""
+    run = uuid.uuid4().hex[:10]
+    return Settings(
+        kafka_bootstrap=KAFKA,
+        mongo_url=MONGO,
+        mongo_database=f"test_{run}",
+        topic_prefix=f"t{run}.",
+        partitions=3,
+        control_partitions=2,
+        shard_size=16,
+        retry_attempts=2,
+    )
+
+
+@pytest.fixture
+async def mongo(settings: Settings) -> AsyncIterator[AsyncMongoClient]:
+    client: AsyncMongoClient = AsyncMongoClient(settings.mongo_url, tz_aware=True)
+    yield client
+    await client.drop_database(settings.mongo_database)
+    await client.close()
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        env[f"BENCH_{name.upper()}"] = str(value)
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningService:
+    name: str
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    log_file: IO[bytes]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class Services:
+    """Starts `benchmarks serve NAME` subprocesses: the real deployment shape, on loopback."""
+
+    settings: Settings
+    tmp_path: Path
+    started: list[RunningService] = field(default_factory=list)
+
+    def start(self, name: str, *, replica: int = 0, **env: str) -> RunningService:
+        port = free_port()
+        log_path = self.tmp_path / f"{name}-{replica}.log"
+        executable = Path(sys.executable).parent / "benchmarks"
+        log_file = log_path.open("wb")
+        process = subprocess.Popen(
+            [str(executable), "serve", name, "--port", str(port)],
+            env=settings_env(self.settings, **env),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        service = RunningService(name, f"http://127.0.0.1:{port}", process, log_path, log_file)
+        self.started.append(service)
+        self._wait_ready(service)
+        return service
+
+    def _wait_ready(self, service: RunningService, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if service.process.poll() is not None:
+                pytest.fail(f"{service.name} exited with {service.process.returncode}:\n{service.log()[-3000:]}")
+            try:
+                if httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        pytest.fail(f"{service.name} not ready after {timeout}s:\n{service.log()[-3000:]}")
+
+    def stop_all(self) -> None:
+        for service in self.started:
+            service.process.terminate()
+        for service in self.started:
+            try:
+                service.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
+            service.log_file.close()
+
+
+@pytest.fixture
+def services(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Services]:
+    running = Services(settings, tmp_path)
+    yield running
+    running.stop_all()
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        for service in running.started:
+            print(f"----- {service.name} log -----\n{service.log()[-5000:]}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+class Kafka:
+    """Test-side Kafka access: publish raw bytes or events, read what a topic received."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+
+    async def __aenter__(self) -> Kafka:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._producer.stop()
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic_prefix + name
+
+    async def send(self, topic: str, value: bytes | Event, key: str = "k") -> None:
+        payload = value.to_wire() if isinstance(value, Event) else value
+        await self._producer.send_and_wait(self.topic(topic), payload, key=key.encode())
+
+    async def read(
+        self, topic: str, *, count: int, timeout: float = 30.0, until: Callable[[list[dict]], bool] | None = None
+    ) -> list[dict]:
+        """Read `count` messages (or until `until` holds) from the start of `topic`."""
+        consumer = AIOKafkaConsumer(
+            self.topic(topic),
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        messages: list[dict] = []
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while len(messages) < count and not (until and until(messages)):
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                batch = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+                for records in batch.values():
+                    messages += [json.loads(r.value) | {"_key": r.key.decode() if r.key else None} for r in records]
+        finally:
+            await consumer.stop()
+        return messages
+
+
+@pytest.fixture
+async def kafka(settings: Settings) -> AsyncIterator[Kafka]:
+    from shared.service import ensure_topics
+
+    await ensure_topics(settings)
+    async with Kafka(settings) as client:
+        yield client

@@ -1,0 +1,108 @@
+"""The gateway's HTTP API against real Kafka and FerretDB: bad input is refused, nothing published."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from shared import topics
+from shared.datasets import inline_records
+from shared.spec import load_spec
+from tests.conftest import EXAMPLES
+from tests.integration.conftest import Kafka, Services
+
+pytestmark = pytest.mark.integration
+
+
+def _quickstart_body(limit: int | None = None) -> dict:
+    spec = load_spec(EXAMPLES / "quickstart.yaml")
+    tasks = [
+        t.model_copy(update={"dataset": inline_records(t.dataset, base_dir=EXAMPLES), "limit": limit or t.limit})
+        for t in spec.tasks
+    ]
+    return spec.model_copy(update={"tasks": tasks}).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+async def test_bad_requests_get_a_4xx_naming_the_field_and_nothing_is_published(services: Services, kafka: Kafka) -> None:
+    gateway = services.start("gateway", BENCH_MAX_SAMPLES="100", BENCH_MAX_REQUEST_BYTES="200000")
+    with httpx.Client(base_url=gateway.url, timeout=30) as api:
+        _check_refusals(api)
+    assert await kafka.read(topics.BENCHMARKS_REQUESTED, count=1, timeout=3) == []
+
+
+def _check_refusals(api: httpx.Client) -> None:
+
+    def refused(body: object | None = None, *, content: bytes | None = None) -> httpx.Response:
+        return api.post("/v1/benchmarks", json=body) if content is None else api.post(
+            "/v1/benchmarks", content=content, headers={"content-type": "application/json"}
+        )
+
+    invalid_json = refused(content=b'{"name": "x", ')
+    assert invalid_json.status_code == 422 and "JSON" in invalid_json.json()["message"]
+
+    missing = refused({"name": "x", "models": ["builtin:lead"]})
+    assert missing.status_code == 422 and missing.json()["message"] == "tasks: Field required"
+
+    body = _quickstart_body(limit=5)
+    body["tasks"][1]["metrics"] = ["exact-match", "f1"]
+    unknown_metric = refused(body)
+    assert unknown_metric.status_code == 422
+    assert "tasks[1].metrics: unknown metric 'f1'" in unknown_metric.json()["message"]
+    assert "input" not in unknown_metric.json()["detail"][0]  # the request is not echoed back
+
+    wrong_type = refused({**_quickstart_body(limit=5), "models": "builtin:lead"})
+    assert wrong_type.status_code == 422 and wrong_type.json()["detail"][0]["loc"] == ["body", "models"]
+
+    too_many = refused(_quickstart_body(limit=30))  # 2 models x 2 tasks x 30 = 120 > 100
+    assert too_many.status_code == 422
+    assert "120 model x sample evaluations exceed this server's maximum of 100" in too_many.json()["message"]
+
+    server_path = _quickstart_body(limit=5)
+    server_path["tasks"][0]["dataset"] = {"path": "/etc/passwd"}
+    path_refused = refused(server_path)
+    assert path_refused.status_code == 422
+    assert path_refused.json()["detail"][0]["loc"] == ["body", "tasks", 0, "dataset", "path"]
+
+    bad_record = _quickstart_body(limit=5)
+    bad_record["tasks"][1]["dataset"]["records"][2].pop("answers")
+    record_refused = refused(bad_record)
+    assert record_refused.status_code == 422
+    assert "inline records record 3: field 'answers': missing" in record_refused.json()["message"]
+
+    too_big = refused(content=json.dumps({"name": "x" * 300_000}).encode())
+    assert too_big.status_code == 413 and "at most 200000" in too_big.json()["detail"]
+
+    assert api.get("/v1/benchmarks/bm_missing").status_code == 404
+    assert api.get("/v1/benchmarks", params={"limit": 0}).status_code == 422
+    assert api.get("/v1/benchmarks").json() == {"items": [], "limit": 20, "offset": 0}
+
+
+async def test_accepted_benchmarks_are_stored_listed_and_published(services: Services, kafka: Kafka) -> None:
+    gateway = services.start("gateway")
+    with httpx.Client(base_url=gateway.url, timeout=30) as api:
+        ids = _submit_three_and_list(api)
+    requested = await kafka.read(topics.BENCHMARKS_REQUESTED, count=3)
+    assert sorted(r["benchmarkId"] for r in requested) == sorted(ids)
+    assert all(r["_key"] == r["benchmarkId"] and r["trigger"] == "api" for r in requested)
+
+
+def _submit_three_and_list(api: httpx.Client) -> list[str]:
+    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/readyz").json()["status"] == "ready"
+    assert "/v1/benchmarks" in api.get("/openapi.json").json()["paths"]
+
+    ids = []
+    for _ in range(3):
+        accepted = api.post("/v1/benchmarks", json=_quickstart_body(limit=5))
+        assert accepted.status_code == 202, accepted.text
+        ids.append(accepted.json()["benchmarkId"])
+        assert accepted.json()["location"] == f"/v1/benchmarks/{ids[-1]}"
+
+    pending = api.get(f"/v1/benchmarks/{ids[0]}").json()
+    assert pending["status"] == "pending" and pending["results"] == [] and pending["progress"]["expected"] is None
+    page = api.get("/v1/benchmarks", params={"limit": 2}).json()
+    assert [item["benchmarkId"] for item in page["items"]] == ids[::-1][:2]  # newest first
+    assert [i["benchmarkId"] for i in api.get("/v1/benchmarks", params={"offset": 2}).json()["items"]] == ids[:1]
+    return ids
