@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import sys
 from enum import Enum
 from pathlib import Path
@@ -179,7 +178,7 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def _format_metric(name: str, stats: dict[str, float] | None) -> str:
-    if not stats or stats["value"] is None or math.isnan(stats["value"]):
+    if not stats or stats["value"] is None:
         return "-"
     digits = 1 if get_metric(name).scale > 1 else 3
     return f"{stats['value']:.{digits}f} ({stats['ciLow']:.{digits}f}-{stats['ciHigh']:.{digits}f})"

@@ -212,6 +212,16 @@ class BenchmarkSpec(SpecModel):
     def suite_name(self) -> str:
         return self.suite or self.name
 
+    def to_document(self) -> dict[str, Any]:
+        """The spec as stored beside a benchmark: camelCase JSON, inline records counted, not kept
+        (the evaluated samples are identified by each task's dataset digest)."""
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for task in document["tasks"]:
+            records = task["dataset"].pop("records", None)
+            if records is not None:
+                task["dataset"]["inlineRecords"] = len(records)
+        return document
+
 
 def describe_validation_error(error: ValidationError) -> str:
     """One line per problem: `tasks[0].metrics: unknown metric 'rouge-x' (...)`."""

@@ -31,9 +31,12 @@ async def complete_if_done(
         return record
     if await store.count_scores(benchmark_id) < record.plan.expected_samples:
         return None
+    scored = await store.load_scores(benchmark_id)
+    if len(scored) < record.plan.expected_samples:  # the counter ran ahead of the data: never report half
+        raise RuntimeError(f"{benchmark_id}: counted {record.plan.expected_samples} scores but found {len(scored)}")
     report = build_report(
         record.plan,
-        await store.load_scores(benchmark_id),
+        scored,
         status="completed",
         bootstrap_seed=bootstrap_seed,
         bootstrap_resamples=bootstrap_resamples,

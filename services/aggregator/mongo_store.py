@@ -1,17 +1,23 @@
 """The distributed store: MongoDB (or FerretDB) through PyMongo's async client.
 
 Same interface as the SQLite store. Works on MongoDB 6+ and FerretDB 1.24: single-document
-writes and upserts only (no transactions, no change streams). Unique indexes make replays no-ops.
+writes and upserts only (no transactions, no change streams).
+
+Documents are addressed by natural keys in `_id` (tenant + benchmarkId; tenant + benchmarkId +
+model + task + sampleId), so a replayed write is refused or is a no-op, and every hot lookup is
+by `_id` (FerretDB's SQLite backend uses no other index for queries). The number of scored
+samples is kept on the benchmark document, so completion is not a count over all scores.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, ServerSelectionTimeoutError
 
@@ -71,7 +77,15 @@ class MongoStore:
             await self._db.command("ping")
 
     def _key(self, benchmark_id: str) -> dict[str, str]:
-        return {"tenant": self._tenant, "benchmarkId": benchmark_id}
+        return {"_id": json.dumps([self._tenant, benchmark_id])}
+
+    def _score_id(self, benchmark_id: str, model: str, task: str, sample_id: str) -> str:
+        return json.dumps([self._tenant, benchmark_id, model, task, sample_id])
+
+    def _new_benchmark(self, benchmark_id: str, created_at: datetime) -> dict[str, Any]:
+        """Fields of a benchmark document that whoever writes first creates. (`scored` is left
+        out: `$inc` starts a missing field at 0, and the two may not share one update.)"""
+        return {"tenant": self._tenant, "benchmarkId": benchmark_id, "createdAt": created_at}
 
     async def create_benchmark(self, request: BenchmarkRequested) -> None:
         with _translated():
@@ -79,13 +93,13 @@ class MongoStore:
                 self._key(request.benchmark_id),
                 {
                     "$setOnInsert": {
+                        **self._new_benchmark(request.benchmark_id, request.requested_at),
                         "name": request.spec.name,
                         "suite": request.spec.suite_name,
                         "status": "pending",
                         "trigger": request.trigger,
-                        "createdAt": request.requested_at,
                         "updatedAt": request.requested_at,
-                        "spec": request.spec.model_dump(mode="json", by_alias=True),
+                        "spec": request.spec.to_document(),
                     }
                 },
                 upsert=True,
@@ -98,15 +112,13 @@ class MongoStore:
             await self._benchmarks.update_one(
                 self._key(plan.benchmark_id),
                 {
-                    "$set": {"plan": plan.model_dump(mode="json", by_alias=True), "updatedAt": now},
-                    "$setOnInsert": {
+                    "$set": {
+                        "plan": plan.model_dump(mode="json", by_alias=True),
                         "name": plan.name,
                         "suite": plan.suite,
-                        "status": "running",
-                        "trigger": "api",
-                        "createdAt": plan.planned_at,
-                        "spec": {},
+                        "updatedAt": now,
                     },
+                    "$setOnInsert": {**self._new_benchmark(plan.benchmark_id, plan.planned_at), "status": "running"},
                 },
                 upsert=True,
             )
@@ -115,14 +127,16 @@ class MongoStore:
             )
 
     async def save_scores(self, scores: SampleScores) -> int:
-        """Insert each sample's score once; a replayed shard's duplicates are refused by the index.
+        """Insert each sample's score once; a replayed shard's duplicates are refused by `_id`.
 
-        Inserts rather than upserts: FerretDB's SQLite backend scans the collection for every
-        upsert filter, while the unique index check on insert is cheap. The first score stands.
+        Inserts, not upserts: FerretDB's SQLite backend scans the collection for an upsert's
+        filter, while an `_id` clash is found at once. The first stored score of a sample stands.
         """
         documents = [
             {
-                **self._key(scores.benchmark_id),
+                "_id": self._score_id(scores.benchmark_id, scores.model, scores.task, s.sample_id),
+                "tenant": self._tenant,
+                "benchmarkId": scores.benchmark_id,
                 "model": scores.model,
                 "task": scores.task,
                 "sampleId": s.sample_id,
@@ -130,22 +144,45 @@ class MongoStore:
             }
             for s in scores.scores
         ]
-        if documents:
-            with _translated():
+        with _translated():
+            replayed = False
+            if documents:
                 try:
                     await self._scores.insert_many(documents, ordered=False)
                 except BulkWriteError as exc:
                     if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
                         raise
-        return await self.count_scores(scores.benchmark_id)
+                    replayed = True
+            key = self._key(scores.benchmark_id)
+            if replayed:
+                # Some were stored before, maybe by a delivery that crashed before counting them:
+                # count for real (rare, and slow only on FerretDB) instead of incrementing.
+                scored = await self._scores.count_documents({"tenant": self._tenant, "benchmarkId": scores.benchmark_id})
+                update: dict[str, Any] = {"$set": {"scored": scored}}
+            else:
+                update = {"$inc": {"scored": len(documents)}}
+            document = await self._benchmarks.find_one_and_update(
+                key,
+                # scores may come before anything else about their benchmark: its plan fills it in
+                {**update, "$setOnInsert": {
+                    **self._new_benchmark(scores.benchmark_id, utc_now()),
+                    "updatedAt": utc_now(), "status": "running", "name": "", "suite": "", "trigger": "api", "spec": {},
+                }},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,  # no projection: FerretDB 1.24 lacks it here
+            )
+        return int(document["scored"])
 
     async def count_scores(self, benchmark_id: str) -> int:
         with _translated():
-            return await self._scores.count_documents(self._key(benchmark_id))
+            document = await self._benchmarks.find_one(self._key(benchmark_id), projection={"scored": 1})
+        return int(document.get("scored", 0)) if document else 0
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
         with _translated():
-            cursor = self._scores.find(self._key(benchmark_id), {"_id": 0, "model": 1, "task": 1, "score": 1})
+            cursor = self._scores.find(
+                {"tenant": self._tenant, "benchmarkId": benchmark_id}, {"_id": 0, "model": 1, "task": 1, "score": 1}
+            )
             return [ScoredSample(d["model"], d["task"], SampleScore.model_validate(d["score"])) async for d in cursor]
 
     async def complete(self, benchmark_id: str, report: dict[str, Any]) -> None:

@@ -71,7 +71,7 @@ class SqliteStore:
                     request.trigger,
                     now,
                     now,
-                    request.spec.model_dump_json(by_alias=True),
+                    json.dumps(request.spec.to_document()),
                 ),
             )
 

@@ -12,9 +12,10 @@ __all__ = ["MeanWithCI", "mean_with_ci", "percentile"]
 
 @dataclass(frozen=True, slots=True)
 class MeanWithCI:
-    mean: float
-    ci_low: float
-    ci_high: float
+    mean: float | None
+    """None without values: NaN is valid in neither JSON nor BSON (FerretDB refuses it)."""
+    ci_low: float | None
+    ci_high: float | None
     n: int
 
 
@@ -22,7 +23,7 @@ def mean_with_ci(values: Sequence[float], *, seed: int, resamples: int = 1000, l
     """Sample mean and percentile-bootstrap CI; the same seed and values give the same interval."""
     data = np.asarray(values, dtype=float)
     if data.size == 0:
-        return MeanWithCI(mean=float("nan"), ci_low=float("nan"), ci_high=float("nan"), n=0)
+        return MeanWithCI(mean=None, ci_low=None, ci_high=None, n=0)
     mean = float(data.mean())
     if data.size == 1:
         return MeanWithCI(mean=mean, ci_low=mean, ci_high=mean, n=1)
