@@ -132,3 +132,21 @@ async def test_aggregator_completes_once_every_sample_is_scored_and_ignores_rede
     announcements = await kafka.read(topics.BENCHMARKS_COMPLETED, count=2)
     assert announcements[1]["results"] == completed["results"]
     assert await database.sample_scores.count_documents({"benchmarkId": "bm_agg"}) == 12
+
+
+async def test_a_benchmark_that_cannot_be_planned_is_marked_failed_with_the_reason(
+    services: Services, kafka: Kafka, mongo: AsyncMongoClient, settings: Settings
+) -> None:
+    services.start("runner")
+    services.start("aggregator")
+    spec = load_spec(EXAMPLES / "quickstart.yaml")
+    gone = spec.model_copy(
+        update={"tasks": [spec.tasks[0].model_copy(update={"dataset": spec.tasks[0].dataset.model_copy(update={"path": "/nonexistent/data.jsonl"})})]}
+    )
+    await kafka.send(topics.BENCHMARKS_REQUESTED, BenchmarkRequested(benchmark_id="bm_gone", spec=gone), key="bm_gone")
+
+    [completed] = await kafka.read(topics.BENCHMARKS_COMPLETED, count=1)
+    assert completed["status"] == "failed" and completed["results"] == []
+    assert completed["reason"] == "planning failed: /nonexistent/data.jsonl: dataset file not found"
+    stored = await mongo[settings.mongo_database].benchmarks.find_one({"benchmarkId": "bm_gone"})
+    assert stored["status"] == "failed" and stored["reason"] == completed["reason"]
