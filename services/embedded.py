@@ -13,11 +13,12 @@ from typing import Any
 
 from services.aggregator.completion import complete_if_done
 from services.aggregator.store import BenchmarkStore
-from services.runner.adapters import create_adapter
 from services.runner.executor import run_work_item
+from services.runner.models import ModelPool
 from services.runner.planner import plan_benchmark
 from services.scorer.scoring import score_outputs
 from shared.datasets import Dataset, load_task_dataset
+from shared.errors import ModelConfigError
 from shared.events import BenchmarkPlanned, BenchmarkRequested, Trigger, new_benchmark_id
 from shared.settings import Settings
 from shared.spec import BenchmarkSpec
@@ -49,6 +50,13 @@ async def run_benchmark(
     stored benchmark `failed` with the reason, never `completed`.
     """
     datasets = await asyncio.to_thread(load_datasets, spec, base_dir=base_dir)
+    models = ModelPool()
+    try:
+        for model in spec.models:
+            models.check(model)  # e.g. an unset API key env var: refuse before storing anything
+    except ModelConfigError:
+        await models.close()
+        raise
     request = BenchmarkRequested(
         tenant=settings.tenant, benchmark_id=new_benchmark_id(), spec=spec, trigger=trigger
     )
@@ -58,7 +66,6 @@ async def run_benchmark(
     if on_plan:
         on_plan(plan)
 
-    adapters = {model.name: create_adapter(model) for model in spec.models}
     in_flight = asyncio.Semaphore(settings.concurrency)
     scored = 0
 
@@ -66,7 +73,7 @@ async def run_benchmark(
         nonlocal scored
         item = work[item_index]
         async with in_flight:
-            outputs = await run_work_item(item, adapters[item.model.name])
+            outputs = await run_work_item(item, models.get(item.model))
         scored = await store.save_scores(score_outputs(outputs))
         if on_progress:
             on_progress(scored, plan.expected_samples)
@@ -86,5 +93,4 @@ async def run_benchmark(
         await store.fail(request.benchmark_id, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         raise
     finally:
-        for adapter in adapters.values():
-            await adapter.aclose()
+        await models.close()

@@ -3,12 +3,14 @@
     BenchmarkError
     ├── InvalidInput            bad spec, dataset or request: the user must fix it (permanent)
     │   ├── SpecError           a benchmark spec field is missing, of the wrong type or unknown
+    │   ├── ModelConfigError    a model cannot be called as configured (e.g. its key env var is unset)
     │   ├── DatasetError        a dataset is unreadable, empty, or a record lacks a field
     │   └── UnknownMetric       a metric name not in the registry
     ├── ModelError              a model under test failed to answer one request
     │   ├── ModelUnavailable    connection refused, timeout, 5xx        (retryable)
     │   ├── RateLimited         429 from the provider                   (retryable)
-    │   └── ModelRequestRejected 4xx other than 429: retrying is futile (permanent)
+    │   ├── ModelRequestRejected 4xx other than 429: retrying is futile (permanent)
+    │   └── ModelResponseInvalid a 200 without an answer (no choices, wrong shape) (permanent)
     └── InfrastructureError     our own servers are unreachable         (retryable)
         ├── StoreUnavailable    MongoDB did not answer
         └── BrokerUnavailable   Kafka did not take a message
@@ -29,6 +31,8 @@ __all__ = [
     "ModelUnavailable",
     "RateLimited",
     "ModelRequestRejected",
+    "ModelResponseInvalid",
+    "ModelConfigError",
     "InfrastructureError",
     "StoreUnavailable",
     "BrokerUnavailable",
@@ -55,6 +59,10 @@ class UnknownMetric(InvalidInput):
     pass
 
 
+class ModelConfigError(InvalidInput):
+    pass
+
+
 class ModelError(BenchmarkError):
     """One request to a model under test failed; recorded per sample, never fatal to a run."""
 
@@ -72,6 +80,10 @@ class RateLimited(ModelError):
 
 
 class ModelRequestRejected(ModelError):
+    pass
+
+
+class ModelResponseInvalid(ModelError):
     pass
 
 

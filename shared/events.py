@@ -135,6 +135,8 @@ class SampleOutput(WireModel):
     latency_ms: float
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cost: float | None = None
+    """From the model config's price table and the response's token usage."""
     error: str | None = None
     """Why the model gave no answer; the sample then scores as an empty prediction."""
 
@@ -163,6 +165,7 @@ class SampleScore(WireModel):
     latency_ms: float
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cost: float | None = None
     error: str | None = None
 
 

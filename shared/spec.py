@@ -100,13 +100,53 @@ class GenerationParams(SpecModel):
     seed: int | None = None
 
 
+class Pricing(SpecModel):
+    """Price per million tokens, for the report's cost column."""
+
+    prompt_per_million: float = Field(ge=0)
+    completion_per_million: float = Field(ge=0)
+    currency: str = "USD"
+
+
+class Limits(SpecModel):
+    """How hard the runners may drive this model's endpoint."""
+
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    """Requests in flight at once, per runner process (adaptive: halves on sustained 429s)."""
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    """Budgets shared by all runner replicas (kept in the store), not per process."""
+    budget: str | None = None
+    """Name of the shared budget; models naming the same budget share it. Default: provider + base URL."""
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    max_retries: int = Field(default=5, ge=0, le=50)
+    """Retries of 429s, 5xx, timeouts and connection errors, with exponential backoff and jitter."""
+    adaptive: bool = True
+
+
+_REMOTE_PROVIDERS = ("openai", "anthropic")
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
+
+
 class ModelConfig(SpecModel):
     name: Name
     """Display name: the `model` value in the report."""
-    provider: Literal["builtin"] = "builtin"
+    provider: Literal["builtin", "openai", "anthropic"] = "builtin"
     model: str | None = None
     """Provider's model id; defaults to the display name."""
+    api: Literal["chat", "completions"] = "chat"
+    """openai only: Chat Completions or the legacy Completions API."""
+    base_url: str | None = None
+    """Any OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI, LiteLLM, ...) or the provider's API."""
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The NAME of the environment variable holding the API key; the key itself never travels."""
+    headers: dict[str, str] = Field(default_factory=dict)
     params: GenerationParams = Field(default_factory=GenerationParams)
+    pricing: Pricing | None = None
+    limits: Limits = Field(default_factory=Limits)
+    cache: bool = False
+    """Reuse stored responses to the same rendered prompt (for re-scoring); off by default, since
+    a cache would hide drift."""
 
     @model_validator(mode="before")
     @classmethod
@@ -119,16 +159,33 @@ class ModelConfig(SpecModel):
         return value
 
     @model_validator(mode="after")
-    def _known_builtin(self) -> ModelConfig:
-        from services.runner.adapters.builtin import BUILTIN_MODELS  # lazy: spec is imported everywhere
+    def _consistent(self) -> ModelConfig:
+        if self.provider == "builtin":
+            from services.runner.adapters.builtin import BUILTIN_MODELS  # lazy: spec is imported everywhere
 
-        if self.provider == "builtin" and self.model_id not in BUILTIN_MODELS:
-            raise ValueError(f"unknown built-in model {self.model_id!r}; available: {', '.join(sorted(BUILTIN_MODELS))}")
+            if self.model_id not in BUILTIN_MODELS:
+                raise ValueError(f"unknown built-in model {self.model_id!r}; available: {', '.join(sorted(BUILTIN_MODELS))}")
+            return self
+        if self.base_url is None:
+            raise ValueError(f"model {self.name!r}: {self.provider} models need 'baseUrl' (e.g. http://localhost:8000/v1)")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"model {self.name!r}: 'baseUrl' must start with http:// or https://")
+        if self.api != "chat" and self.provider != "openai":
+            raise ValueError(f"model {self.name!r}: 'api' applies to openai models only")
+        secret = sorted(h for h in self.headers if h.lower() in _SECRET_HEADERS)
+        if secret:
+            raise ValueError(
+                f"model {self.name!r}: headers.{secret[0]}: put the key in an environment variable and name it in 'apiKeyEnv'"
+            )
         return self
 
     @property
     def model_id(self) -> str:
         return self.model or self.name
+
+    @property
+    def budget_key(self) -> str:
+        return self.limits.budget or f"{self.provider}:{self.base_url}"
 
 
 class TaskSpec(SpecModel):

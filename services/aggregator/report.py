@@ -84,5 +84,7 @@ def _cell_details(
             "prompt": sum(s.prompt_tokens or 0 for s in samples),
             "completion": sum(s.completion_tokens or 0 for s in samples),
         },
+        # None unless the model config has a price table; errored samples cost nothing
+        "cost": sum(s.cost for s in samples if s.cost is not None) if any(s.cost is not None for s in samples) else None,
         "metrics": metrics,
     }

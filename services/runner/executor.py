@@ -8,16 +8,19 @@ from __future__ import annotations
 import asyncio
 import time
 
-from services.runner.adapters.base import GenerationRequest, ModelAdapter
+from services.runner.adapters.base import Completion, GenerationRequest, ModelAdapter
 from services.runner.prompts import render_prompt
 from shared.errors import ModelError
 from shared.events import ModelOutputs, Sample, SampleOutput, WorkItem
+from shared.spec import Pricing
 
 __all__ = ["run_work_item"]
 
 
-async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: int = 4) -> ModelOutputs:
-    limit = asyncio.Semaphore(concurrency)
+async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: int | None = None) -> ModelOutputs:
+    """Run every sample of the shard. Remote models are paced by their adapter (shared by all
+    shards in the process), so by default the whole shard is submitted at once."""
+    limit = asyncio.Semaphore(concurrency or max(1, len(item.samples)))
 
     async def run_sample(sample: Sample) -> SampleOutput:
         system, prompt = render_prompt(item.task, sample)
@@ -49,6 +52,7 @@ async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: i
             latency_ms=latency_ms,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
+            cost=_cost(item.model.pricing, completion),
         )
 
     outputs = await asyncio.gather(*(run_sample(sample) for sample in item.samples))
@@ -62,3 +66,11 @@ async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: i
         shard=item.shard,
         outputs=list(outputs),
     )
+
+
+def _cost(pricing: Pricing | None, completion: Completion) -> float | None:
+    if pricing is None or completion.prompt_tokens is None or completion.completion_tokens is None:
+        return None
+    return (
+        completion.prompt_tokens * pricing.prompt_per_million + completion.completion_tokens * pricing.completion_per_million
+    ) / 1_000_000

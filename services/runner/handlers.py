@@ -6,8 +6,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from services.runner.adapters import ModelAdapter, create_adapter
 from services.runner.executor import run_work_item
+from services.runner.models import ModelPool
 from services.runner.planner import plan_benchmark
 from shared import topics
 from shared.datasets import load_task_dataset
@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class RunnerHandlers:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, models: ModelPool) -> None:
         self._settings = settings
-        self._adapters: dict[str, ModelAdapter] = {}
-        """One adapter per model config, shared by every shard this process runs."""
+        self._models = models
+        """One paced adapter per model config, shared by every shard this process runs."""
 
     async def on_benchmark_requested(self, request: BenchmarkRequested) -> list[Outgoing]:
         base_dir = self._settings.data_dir or Path.cwd()
@@ -52,17 +52,10 @@ class RunnerHandlers:
         ]
 
     async def on_work_item(self, item: WorkItem) -> list[Outgoing]:
-        outputs = await run_work_item(item, self._adapter(item))
+        outputs = await run_work_item(item, self._models.get(item.model))
         errors = sum(1 for output in outputs.outputs if output.error)
         log.info("ran shard %s: %d samples, %d errors", item.key, len(outputs.outputs), errors)
         return [Outgoing(topics.BENCHMARKS_OUTPUTS, outputs.key, outputs)]
 
-    def _adapter(self, item: WorkItem) -> ModelAdapter:
-        config_key = item.model.model_dump_json()
-        if config_key not in self._adapters:
-            self._adapters[config_key] = create_adapter(item.model)
-        return self._adapters[config_key]
-
     async def close(self) -> None:
-        for adapter in self._adapters.values():
-            await adapter.aclose()
+        await self._models.close()

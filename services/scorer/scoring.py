@@ -29,6 +29,7 @@ def score_sample(output: SampleOutput, metric_names: list[str]) -> SampleScore:
         latency_ms=output.latency_ms,
         prompt_tokens=output.prompt_tokens,
         completion_tokens=output.completion_tokens,
+        cost=output.cost,
         error=output.error,
     )
 

@@ -6,6 +6,7 @@ import pytest
 
 from services import embedded
 from services.aggregator.sqlite_store import SqliteStore
+from services.runner.models import ModelPool
 from shared.events import SampleScores
 from shared.settings import Settings
 from shared.spec import load_spec
@@ -58,7 +59,7 @@ async def test_a_crash_mid_run_marks_the_benchmark_failed(
         async def aclose(self) -> None:
             return None
 
-    monkeypatch.setattr(embedded, "create_adapter", lambda config: Broken())
+    monkeypatch.setattr(ModelPool, "get", lambda self, config: Broken())
     with pytest.raises(RuntimeError, match="adapter bug"):
         await embedded.run_benchmark(load_spec(QUICKSTART), base_dir=EXAMPLES, store=store, settings=settings)
     [record] = await store.list_benchmarks()
