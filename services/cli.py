@@ -94,6 +94,7 @@ def run(
                     base_dir=spec_path.parent,
                     store=repository,
                     settings=settings,
+                    cache=repository,
                     on_plan=lambda plan: progress.update(bar, total=plan.expected_samples),
                     on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
                 )

@@ -14,6 +14,7 @@ from typing import Any
 from services.aggregator.completion import complete_if_done
 from services.aggregator.store import BenchmarkStore
 from services.runner.executor import run_work_item
+from services.runner.cache import ResponseCache
 from services.runner.models import ModelPool
 from services.runner.planner import plan_benchmark
 from services.scorer.scoring import score_outputs
@@ -41,16 +42,18 @@ async def run_benchmark(
     store: BenchmarkStore,
     settings: Settings,
     trigger: Trigger = "cli",
+    cache: ResponseCache | None = None,
     on_plan: Callable[[BenchmarkPlanned], None] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Run a benchmark to completion and return its report (also stored as `completed`).
 
-    Bad specs and datasets raise before the benchmark is stored; a failure after that marks the
-    stored benchmark `failed` with the reason, never `completed`.
+    Bad specs, datasets and model configs raise before the benchmark is stored; a failure after
+    that marks the stored benchmark `failed` with the reason, never `completed`. `cache` serves
+    the models whose config asks for the response cache.
     """
     datasets = await asyncio.to_thread(load_datasets, spec, base_dir=base_dir)
-    models = ModelPool()
+    models = ModelPool(cache=cache)
     try:
         for model in spec.models:
             models.check(model)  # e.g. an unset API key env var: refuse before storing anything

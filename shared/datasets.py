@@ -29,15 +29,29 @@ class Dataset:
     location: str
     samples: tuple[Sample, ...]
     digest: str
+    """Over the evaluated samples and the few-shot examples: either changing changes the digest."""
+    examples: tuple[Sample, ...] = ()
 
 
 def load_task_dataset(task: TaskSpec, *, base_dir: Path) -> Dataset:
-    """Read, normalise and subset a task's dataset (limit and seed), then digest what is kept."""
+    """Read, normalise and subset a task's dataset (few-shot examples, limit and seed), then
+    digest what is used."""
     location, text = read_dataset_text(task.dataset, base_dir=base_dir)
     unit = "record" if task.dataset.records is not None else "line"
     samples = parse_records(text, task.dataset, TASK_TYPES[task.type], location=location, unit=unit)
+    examples: list[Sample] = []
+    if task.prompt.few_shot:
+        if task.prompt.few_shot >= len(samples):
+            raise DatasetError(
+                f"{location}: prompt.fewShot {task.prompt.few_shot} leaves no sample to evaluate ({len(samples)} records)"
+            )
+        examples = select_samples(samples, limit=task.prompt.few_shot, seed=task.seed + 1)
+        taken = {example.id for example in examples}
+        samples = [sample for sample in samples if sample.id not in taken]
     chosen = select_samples(samples, limit=task.limit, seed=task.seed)
-    return Dataset(location=location, samples=tuple(chosen), digest=digest_samples(chosen))
+    return Dataset(
+        location=location, samples=tuple(chosen), digest=digest_samples([*chosen, *examples]), examples=tuple(examples)
+    )
 
 
 def inline_records(ref: DatasetRef, *, base_dir: Path) -> DatasetRef:

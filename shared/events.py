@@ -122,6 +122,8 @@ class WorkItem(Event):
     """Resolved: metrics and (for classification) labels filled in."""
     shard: int
     samples: list[Sample]
+    examples: list[Sample] = Field(default_factory=list)
+    """Few-shot examples shown before each sample (prompt.fewShot), not evaluated."""
 
     @property
     def key(self) -> str:

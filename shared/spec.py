@@ -91,6 +91,9 @@ class PromptSpec(SpecModel):
     template: str | None = None
     """str.format template over the record's fields; the task type's default otherwise."""
     system: str | None = None
+    few_shot: int = Field(default=0, ge=0, le=32)
+    """Solved examples drawn (seeded) from the dataset and shown before each question; they are
+    not evaluated."""
 
 
 class GenerationParams(SpecModel):

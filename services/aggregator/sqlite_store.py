@@ -1,4 +1,5 @@
-"""The embedded store: one SQLite file (standard library), the same interface as MongoDB's.
+"""The embedded store: one SQLite file (standard library), the same interface as MongoDB's,
+and the response cache of the embedded runtime.
 
 Calls are synchronous inside the async methods: a local file answers in microseconds, and one
 connection on one thread keeps SQLite's locking simple.
@@ -8,12 +9,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from services.aggregator.report import ScoredSample
 from services.aggregator.store import BenchmarkRecord, Status
+from services.runner.adapters.base import Completion
 from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, utc_now
 
 __all__ = ["SqliteStore"]
@@ -35,6 +38,12 @@ CREATE TABLE IF NOT EXISTS benchmarks (
     PRIMARY KEY (tenant, benchmark_id)
 );
 CREATE INDEX IF NOT EXISTS benchmarks_newest ON benchmarks (tenant, created_at DESC);
+CREATE TABLE IF NOT EXISTS responses (
+    tenant     TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    completion TEXT NOT NULL,
+    PRIMARY KEY (tenant, key)
+);
 CREATE TABLE IF NOT EXISTS sample_scores (
     tenant       TEXT NOT NULL,
     benchmark_id TEXT NOT NULL,
@@ -127,6 +136,19 @@ class SqliteStore:
             (self._tenant, limit, offset),
         )
         return [_record(row) for row in rows]
+
+    async def get_response(self, key: str) -> Completion | None:
+        row = self._db.execute(
+            "SELECT completion FROM responses WHERE tenant = ? AND key = ?", (self._tenant, key)
+        ).fetchone()
+        return Completion(**json.loads(row["completion"])) if row else None
+
+    async def put_response(self, key: str, completion: Completion) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (tenant, key, completion) VALUES (?, ?, ?)",
+                (self._tenant, key, json.dumps(asdict(completion))),
+            )
 
     async def close(self) -> None:
         self._db.close()

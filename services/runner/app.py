@@ -6,7 +6,7 @@ from faststream.asgi import AsgiFastStream
 
 from services.runner.handlers import RunnerHandlers
 from services.runner.models import ModelPool
-from services.runner.mongo_budget import MongoBudget
+from services.runner.mongo_state import MongoRunnerState
 from shared import topics
 from shared.events import BenchmarkRequested, WorkItem
 from shared.messaging import Topics, create_broker, subscribe
@@ -20,8 +20,8 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
     settings = settings or Settings()
     broker = create_broker(settings, client_id="benchmarks-runner")
     names = Topics(settings)
-    budget = MongoBudget(settings)  # rpm/tpm budgets hold across every runner replica
-    handlers = RunnerHandlers(settings, ModelPool(budget=budget))
+    state = MongoRunnerState(settings)  # rpm/tpm budgets and the cache, shared by every replica
+    handlers = RunnerHandlers(settings, ModelPool(budget=state, cache=state))
     subscribe(
         broker, names, settings,
         topic=topics.BENCHMARKS_REQUESTED, group="benchmarks-planner",
@@ -32,4 +32,4 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         topic=topics.BENCHMARKS_WORK, group="benchmarks-runner",
         event_type=WorkItem, handler=handlers.on_work_item, service="runner",
     )
-    return worker_app(broker, settings, on_shutdown=[handlers.close, budget.close])
+    return worker_app(broker, settings, on_shutdown=[handlers.close, state.close])

@@ -23,7 +23,7 @@ async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: i
     limit = asyncio.Semaphore(concurrency or max(1, len(item.samples)))
 
     async def run_sample(sample: Sample) -> SampleOutput:
-        system, prompt = render_prompt(item.task, sample)
+        system, prompt = render_prompt(item.task, sample, item.examples)
         request = GenerationRequest(
             task_type=item.task.type,
             system=system,

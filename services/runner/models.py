@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.runner.adapters import ModelAdapter, create_adapter
 from services.runner.adapters.base import Completion, GenerationRequest
+from services.runner.cache import CachedModel, ResponseCache
 from services.runner.pacing import MemoryBudget, PacedModel, RateBudget
 from shared.errors import ModelConfigError, ModelRequestRejected
 from shared.spec import ModelConfig
@@ -26,8 +27,9 @@ class UnusableModel:
 
 
 class ModelPool:
-    def __init__(self, *, budget: RateBudget | None = None) -> None:
+    def __init__(self, *, budget: RateBudget | None = None, cache: ResponseCache | None = None) -> None:
         self._budget = budget or MemoryBudget()
+        self._cache = cache
         self._models: dict[str, ModelAdapter] = {}
 
     def get(self, config: ModelConfig) -> ModelAdapter:
@@ -46,9 +48,11 @@ class ModelPool:
             adapter = create_adapter(config)
         except ModelConfigError as exc:
             return UnusableModel(str(exc))
-        if config.provider == "builtin":
-            return adapter  # in-process and instant: nothing to pace
-        return PacedModel(adapter, config.limits, budget_key=config.budget_key, budget=self._budget)
+        if config.provider != "builtin":  # built-in models are in-process and instant: nothing to pace
+            adapter = PacedModel(adapter, config.limits, budget_key=config.budget_key, budget=self._budget)
+        if config.cache and self._cache is not None:
+            adapter = CachedModel(adapter, self._cache, config)
+        return adapter
 
     async def close(self) -> None:
         for model in self._models.values():

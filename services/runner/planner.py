@@ -50,6 +50,7 @@ def plan_benchmark(
                         task=resolved,
                         shard=index,
                         samples=list(samples),
+                        examples=list(dataset.examples),
                     )
                 )
     plan = BenchmarkPlanned(
