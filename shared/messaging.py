@@ -153,8 +153,12 @@ def subscribe(
     event_type: type[E],
     handler: Handler[E],
     service: str,
+    workers: int = 1,
 ) -> None:
-    """Register `handler` for `topic` in consumer group `group`, with the guarantees above."""
+    """Register `handler` for `topic` in consumer group `group`, with the guarantees above.
+
+    `workers` > 1 starts that many consumers in the group within this process: partitions are
+    then processed concurrently, each still in order and committed on its own."""
 
     async def publish_outgoing(outgoing: Outgoing, headers: dict[str, str] | None) -> None:
         await publish(broker, topics, outgoing, headers=headers)
@@ -164,6 +168,7 @@ def subscribe(
         group_id=settings.topic_prefix + group,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
+        max_workers=workers if workers > 1 else None,
     )
     async def consume(message: KafkaMessage) -> None:
         record = message.raw_message

@@ -58,5 +58,8 @@ class Settings(BaseSettings):
     """Most model x sample evaluations one benchmark submitted over HTTP may ask for."""
     max_request_bytes: int = Field(default=900_000, ge=1_000)
     """Largest accepted request body: a request travels as one Kafka message (1 MB by default)."""
+    runner_shards_in_flight: int = Field(default=4, ge=1, le=64)
+    """Work shards one runner process runs at once (one consumer each, so at most one per
+    partition): keeps a model's concurrency limit busy between shards."""
     retry_attempts: int = Field(default=5, ge=1, le=100)
     """Tries of a retryable failure (store or broker unreachable) before the message is re-read."""

@@ -31,5 +31,6 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         broker, names, settings,
         topic=topics.BENCHMARKS_WORK, group="benchmarks-runner",
         event_type=WorkItem, handler=handlers.on_work_item, service="runner",
+        workers=settings.runner_shards_in_flight,
     )
     return worker_app(broker, settings, on_shutdown=[handlers.close, state.close])

@@ -80,6 +80,7 @@ def settings() -> Settings:
         control_partitions=2,
         shard_size=16,
         retry_attempts=2,
+        runner_shards_in_flight=1,  # one consumer per runner: two replicas surely split 3 partitions
     )
 
 
