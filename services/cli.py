@@ -6,6 +6,8 @@
     benchmarks serve gateway|runner|scorer|aggregator
                                                    run one service of the distributed shape
     benchmarks submit SPEC [--wait] [--url URL]    send a benchmark to a gateway
+    benchmarks score --input PAIRS.JSONL [--metrics M,...]
+                                                   score predictions produced elsewhere
 """
 
 from __future__ import annotations
@@ -144,6 +146,32 @@ def list_benchmarks(
     for r in records:
         table.add_row(r.benchmark_id, r.name, r.status, r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.reason or "")
     stdout.print(table)
+
+
+@app.command()
+def score(
+    input_path: Annotated[
+        Path,
+        typer.Option("--input", "-i", metavar="PAIRS.JSONL", help="One JSON object per line: prediction, references (or reference), optional id; - reads standard input."),
+    ],
+    metrics: Annotated[str, typer.Option(help="Comma-separated metric names.")] = "rouge-1,rouge-2,rouge-l,rouge-lsum",
+    stemming: Annotated[bool, typer.Option("--stemming/--no-stemming", help="Porter stemming for ROUGE (rouge-score's use_stemmer).")] = True,
+) -> None:
+    """Score predictions produced elsewhere: a JSON line per pair with every metric, then a summary line."""
+    from services.scorer.pairs import parse_metric_names, read_pairs, score_pair, summarize
+
+    settings = Settings()
+    try:
+        chosen = parse_metric_names(metrics, stemming=stemming)
+        pairs = read_pairs(input_path)
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from None
+    scored = []
+    for pair in pairs:
+        scored.append(score_pair(pair, chosen))
+        sys.stdout.write(json.dumps(scored[-1].row(), ensure_ascii=False) + "\n")
+    summary = summarize(scored, chosen, seed=settings.bootstrap_seed, resamples=settings.bootstrap_resamples)
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
 
 
 async def _read(query, store: Path | None):

@@ -77,7 +77,7 @@ async def run_benchmark(
         item = work[item_index]
         async with in_flight:
             outputs = await run_work_item(item, models.get(item.model))
-        scored = await store.save_scores(score_outputs(outputs))
+        scored += await store.save_scores(score_outputs(outputs))
         if on_progress:
             on_progress(scored, plan.expected_samples)
 
@@ -86,6 +86,7 @@ async def run_benchmark(
         record = await complete_if_done(
             store,
             request.benchmark_id,
+            scored=scored,
             bootstrap_seed=settings.bootstrap_seed,
             bootstrap_resamples=settings.bootstrap_resamples,
         )

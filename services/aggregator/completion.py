@@ -17,10 +17,16 @@ __all__ = ["complete_if_done", "completion_event"]
 
 
 async def complete_if_done(
-    store: BenchmarkStore, benchmark_id: str, *, bootstrap_seed: int, bootstrap_resamples: int
+    store: BenchmarkStore,
+    benchmark_id: str,
+    *,
+    scored: int | None = None,
+    bootstrap_seed: int,
+    bootstrap_resamples: int,
 ) -> BenchmarkRecord | None:
     """Build and store the report once every planned sample is scored.
 
+    `scored` is the caller's count of stored scores, if it keeps one (else the store counts).
     Returns the record when the benchmark is finished (now or before: completed or failed), so
     the caller can announce it; None while samples are still missing.
     """
@@ -29,14 +35,16 @@ async def complete_if_done(
         return None  # scores can overtake their plan: the plan's arrival checks again
     if record.status in ("completed", "failed"):
         return record
-    if await store.count_scores(benchmark_id) < record.plan.expected_samples:
+    if scored is None:
+        scored = await store.count_scores(benchmark_id)
+    if scored < record.plan.expected_samples:
         return None
-    scored = await store.load_scores(benchmark_id)
-    if len(scored) < record.plan.expected_samples:  # the counter ran ahead of the data: never report half
-        raise RuntimeError(f"{benchmark_id}: counted {record.plan.expected_samples} scores but found {len(scored)}")
+    loaded = await store.load_scores(benchmark_id)
+    if len(loaded) < record.plan.expected_samples:  # a stale count: never report half a benchmark
+        return None
     report = build_report(
         record.plan,
-        scored,
+        loaded,
         status="completed",
         bootstrap_seed=bootstrap_seed,
         bootstrap_resamples=bootstrap_resamples,

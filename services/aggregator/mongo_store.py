@@ -5,21 +5,24 @@ writes and upserts only (no transactions, no change streams).
 
 Documents are addressed by natural keys in `_id` (tenant + benchmarkId; tenant + benchmarkId +
 model + task + sampleId), so a replayed write is refused or is a no-op, and every hot lookup is
-by `_id` (FerretDB's SQLite backend uses no other index for queries). The number of scored
-samples is kept on the benchmark document, so completion is not a count over all scores.
+by `_id` (FerretDB's SQLite backend uses no other index for queries).
+
+No counters in documents: FerretDB 1.24 applies `$inc` as read-modify-write, so concurrent
+increments of one document get lost (measured: ten concurrent `$inc`s left 2). The aggregator
+counts newly inserted scores itself instead (see services/aggregator/handlers.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, ServerSelectionTimeoutError
 
 from services.aggregator.report import ScoredSample
 from services.aggregator.store import BenchmarkRecord
@@ -29,8 +32,18 @@ from shared.settings import Settings
 
 __all__ = ["MongoStore"]
 
+T = TypeVar("T")
 SERVER_SELECTION_TIMEOUT_MS = 5_000
 DUPLICATE_KEY = 11000
+
+
+async def _upsert(operation: Callable[[], Awaitable[T]]) -> T:
+    """Run an upsert; if a concurrent upsert created the document first (DuplicateKeyError on
+    `_id`), run it again: it now updates the existing document."""
+    try:
+        return await operation()
+    except DuplicateKeyError:
+        return await operation()
 
 
 @contextmanager
@@ -83,13 +96,12 @@ class MongoStore:
         return json.dumps([self._tenant, benchmark_id, model, task, sample_id])
 
     def _new_benchmark(self, benchmark_id: str, created_at: datetime) -> dict[str, Any]:
-        """Fields of a benchmark document that whoever writes first creates. (`scored` is left
-        out: `$inc` starts a missing field at 0, and the two may not share one update.)"""
+        """Fields of a benchmark document that whoever writes first creates."""
         return {"tenant": self._tenant, "benchmarkId": benchmark_id, "createdAt": created_at}
 
     async def create_benchmark(self, request: BenchmarkRequested) -> None:
         with _translated():
-            await self._benchmarks.update_one(
+            await _upsert(lambda: self._benchmarks.update_one(
                 self._key(request.benchmark_id),
                 {
                     "$setOnInsert": {
@@ -103,13 +115,13 @@ class MongoStore:
                     }
                 },
                 upsert=True,
-            )
+            ))
 
     async def save_plan(self, plan: BenchmarkPlanned) -> None:
         now = utc_now()
         with _translated():
             # a plan may arrive for a benchmark the gateway did not record (another producer)
-            await self._benchmarks.update_one(
+            await _upsert(lambda: self._benchmarks.update_one(
                 self._key(plan.benchmark_id),
                 {
                     "$set": {
@@ -121,7 +133,7 @@ class MongoStore:
                     "$setOnInsert": {**self._new_benchmark(plan.benchmark_id, plan.planned_at), "status": "running"},
                 },
                 upsert=True,
-            )
+            ))
             await self._benchmarks.update_one(
                 {**self._key(plan.benchmark_id), "status": "pending"}, {"$set": {"status": "running"}}
             )
@@ -131,6 +143,7 @@ class MongoStore:
 
         Inserts, not upserts: FerretDB's SQLite backend scans the collection for an upsert's
         filter, while an `_id` clash is found at once. The first stored score of a sample stands.
+        Returns how many were new.
         """
         documents = [
             {
@@ -144,39 +157,19 @@ class MongoStore:
             }
             for s in scores.scores
         ]
+        if not documents:
+            return 0
         with _translated():
-            replayed = False
-            if documents:
-                try:
-                    await self._scores.insert_many(documents, ordered=False)
-                except BulkWriteError as exc:
-                    if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
-                        raise
-                    replayed = True
-            key = self._key(scores.benchmark_id)
-            if replayed:
-                # Some were stored before, maybe by a delivery that crashed before counting them:
-                # count for real (rare, and slow only on FerretDB) instead of incrementing.
-                scored = await self._scores.count_documents({"tenant": self._tenant, "benchmarkId": scores.benchmark_id})
-                update: dict[str, Any] = {"$set": {"scored": scored}}
-            else:
-                update = {"$inc": {"scored": len(documents)}}
-            document = await self._benchmarks.find_one_and_update(
-                key,
-                # scores may come before anything else about their benchmark: its plan fills it in
-                {**update, "$setOnInsert": {
-                    **self._new_benchmark(scores.benchmark_id, utc_now()),
-                    "updatedAt": utc_now(), "status": "running", "name": "", "suite": "", "trigger": "api", "spec": {},
-                }},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,  # no projection: FerretDB 1.24 lacks it here
-            )
-        return int(document["scored"])
+            try:
+                return len((await self._scores.insert_many(documents, ordered=False)).inserted_ids)
+            except BulkWriteError as exc:
+                if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                    raise
+                return int(exc.details.get("nInserted", 0))
 
     async def count_scores(self, benchmark_id: str) -> int:
         with _translated():
-            document = await self._benchmarks.find_one(self._key(benchmark_id), projection={"scored": 1})
-        return int(document.get("scored", 0)) if document else 0
+            return await self._scores.count_documents({"tenant": self._tenant, "benchmarkId": benchmark_id})
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
         with _translated():

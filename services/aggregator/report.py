@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from services.aggregator.statistics import mean_with_ci, percentile
+from services.aggregator.statistics import percentile
+from services.scorer.metrics.aggregation import aggregate_with_ci
+from services.scorer.metrics.registry import get_metric
 from shared.events import BenchmarkPlanned, SampleScore
 
 __all__ = ["ScoredSample", "build_report"]
@@ -46,8 +48,11 @@ def build_report(
             samples = sorted(by_cell.get((model, task.name), []), key=lambda s: s.sample_id)
             metrics = {}
             for name in task.metrics:
-                ci = mean_with_ci(
-                    [s.scores[name] for s in samples if name in s.scores],
+                scored_samples = [s for s in samples if name in s.scores]
+                ci = aggregate_with_ci(  # the sample mean, or the metric's corpus statistic (BLEU)
+                    get_metric(name),
+                    [s.scores[name] for s in scored_samples],
+                    [s.details.get(name, {}) for s in scored_samples],
                     seed=bootstrap_seed,
                     resamples=bootstrap_resamples,
                 )

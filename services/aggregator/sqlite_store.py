@@ -95,7 +95,7 @@ class SqliteStore:
 
     async def save_scores(self, scores: SampleScores) -> int:
         with self._db:
-            self._db.executemany(
+            inserted = self._db.executemany(
                 "INSERT OR IGNORE INTO sample_scores (tenant, benchmark_id, model, task, sample_id, score)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [
@@ -103,7 +103,7 @@ class SqliteStore:
                     for s in scores.scores
                 ],
             )
-        return await self.count_scores(scores.benchmark_id)
+        return inserted.rowcount
 
     async def count_scores(self, benchmark_id: str) -> int:
         (count,) = self._db.execute(

@@ -57,11 +57,13 @@ class BenchmarkStore(Protocol):
         ...
 
     async def save_scores(self, scores: SampleScores) -> int:
-        """Store a shard's per-sample scores (duplicates ignored); return how many samples the
-        benchmark has scored."""
+        """Store a shard's per-sample scores, ignoring samples stored before; return how many
+        were new."""
         ...
 
-    async def count_scores(self, benchmark_id: str) -> int: ...
+    async def count_scores(self, benchmark_id: str) -> int:
+        """Scored samples of the benchmark, counted in the store (a scan on FerretDB)."""
+        ...
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]: ...
 

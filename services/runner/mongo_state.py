@@ -1,19 +1,22 @@
 """Runner state kept in MongoDB, shared by every runner replica: rate budgets and the
 response cache.
 
-Budgets: one document per budget, window length and window index; `$inc` on it is atomic, so
-replicas racing for the same window never grant more than the window allows. Old windows are
-left behind (tiny documents; FerretDB has no TTL indexes): drop `rate_budgets` to clear them.
+Budgets: a window's allowance is a set of numbered slots, and taking one is inserting a document
+with the slot's `_id`. A unique `_id` insert is atomic on MongoDB and on FerretDB alike, unlike
+`$inc`, which FerretDB 1.24 applies as read-modify-write (concurrent increments get lost), so
+replicas racing for one window never take more slots than it has. Old windows are left behind
+(tiny documents; FerretDB has no TTL indexes): drop `rate_budgets` to clear them.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from pymongo import AsyncMongoClient, ReturnDocument
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo import AsyncMongoClient
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, ServerSelectionTimeoutError
 
 from services.runner.adapters.base import Completion
 from services.runner.pacing import WindowPlan
@@ -21,6 +24,9 @@ from shared.errors import StoreUnavailable
 from shared.settings import Settings
 
 __all__ = ["MongoRunnerState"]
+
+MAX_SLOTS = 200
+"""Slots a window is cut into at most: a tokens budget takes ceil(tokens / (allowance / 200)) slots."""
 
 
 class MongoRunnerState:
@@ -30,6 +36,7 @@ class MongoRunnerState:
         self._settings = settings
         self._clock = clock
         self._client: AsyncMongoClient | None = None
+        self._next_slot: dict[str, int] = {}
 
     def _collection(self, name: str = "rate_budgets"):  # noqa: ANN202
         if self._client is None:  # opened on first use, in the serving event loop
@@ -50,23 +57,34 @@ class MongoRunnerState:
                 {"$set": {"completion": asdict(completion)}},
                 upsert=True,
             )
+        except DuplicateKeyError:
+            pass  # another runner stored the same answer at the same moment
         except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
             raise StoreUnavailable(f"MongoDB unreachable for the response cache: {exc}") from exc
 
     async def take(self, key: str, plan: WindowPlan, amount: int) -> float:
         now = self._clock()
         index = int(now // plan.window_s)
-        window = {"_id": f"{self._settings.tenant}|{key}|{plan.window_s}|{index}"}
+        slots = min(plan.per_window, MAX_SLOTS)
+        chunk = math.ceil(plan.per_window / slots)  # a slot of a tokens budget stands for `chunk` tokens
+        needed = min(slots, max(1, math.ceil(amount / chunk)))
+        window = f"{self._settings.tenant}|{key}|{plan.window_s}|{index}"
+        taken, slot = 0, self._next_slot.get(window, 0)
         collection = self._collection()
         try:
-            taken = await collection.find_one_and_update(
-                window, {"$inc": {"used": amount}}, upsert=True, return_document=ReturnDocument.AFTER
-            )
-            if taken["used"] - amount == 0 or taken["used"] <= plan.per_window:
-                return 0.0
-            await collection.update_one(window, {"$inc": {"used": -amount}})  # give back what we may not use
+            while taken < needed and slot < slots:
+                try:
+                    await collection.insert_one({"_id": f"{window}|{slot}"})
+                    taken += 1
+                except DuplicateKeyError:
+                    pass  # another replica has it: try the next
+                slot += 1
         except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
             raise StoreUnavailable(f"MongoDB unreachable for the rate budget: {exc}") from exc
+        self._next_slot = {window: slot}  # where this process goes on in this window
+        if taken == needed:
+            return 0.0
+        # too few slots left: what we took stays taken (erring on the safe side); wait for the next window
         return (index + 1) * plan.window_s - now
 
     async def close(self) -> None:

@@ -60,7 +60,9 @@ class AdaptiveLimit:
     async def release(self) -> None:
         async with self._changed:
             self.in_flight -= 1
-            self._changed.notify_all()
+            # wake only as many waiters as there are free slots: waking every waiter on every
+            # release costs O(waiters) per request (hundreds when a few shards are queued)
+            self._changed.notify(max(1, int(self.limit)) - self.in_flight)
 
     def on_rate_limited(self) -> None:
         now = self._clock()

@@ -77,4 +77,5 @@ async def test_redelivered_scores_do_not_count_twice(store: SqliteStore, setting
         shard=0,
         scores=[row.score for row in scored if (row.model, row.task) == (model, task)],
     )
-    assert await store.save_scores(again) == 240
+    assert await store.save_scores(again) == 0  # nothing new
+    assert await store.count_scores(report["benchmarkId"]) == 240

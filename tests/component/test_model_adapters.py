@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.runner.adapters.base import GenerationRequest
+from services.runner import pacing
 from services.runner.executor import run_work_item
 from services.runner.models import ModelPool
 from shared.errors import ModelConfigError
@@ -83,7 +83,8 @@ async def test_anthropic_messages(server: FakeModelServer) -> None:
     assert request.headers["anthropic-version"] == "2023-06-01" and "system" in request.body
 
 
-async def test_retryable_failures_are_retried_then_succeed(server: FakeModelServer) -> None:
+async def test_retryable_failures_are_retried_then_succeed(server: FakeModelServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pacing, "BACKOFF_BASE_S", 0.01)  # the schedule itself is unit-tested; keep this quick
     server.script(
         {"status": 429, "retry_after": 0.05},
         {"status": 429, "retry_after": None},

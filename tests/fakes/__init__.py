@@ -1,5 +1,5 @@
-"""Fakes of the external model APIs; everything else in the tests is real."""
+"""Fakes of the external model APIs (only those: everything else in the tests is real).
 
-from tests.fakes.model_server import FakeModelServer, RecordedRequest, RemoteFakeModelServer, Stats, Step
-
-__all__ = ["FakeModelServer", "RemoteFakeModelServer", "Stats", "Step", "RecordedRequest"]
+Import from the module: ``from tests.fakes.model_server import FakeModelServer``. This package
+imports nothing itself, so ``python -m tests.fakes.model_server`` runs cleanly.
+"""

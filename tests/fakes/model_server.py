@@ -83,6 +83,8 @@ import signal
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -90,10 +92,17 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self, cast
 
-import httpx
 import uvicorn
 
-__all__ = ["FakeModelServer", "RemoteFakeModelServer", "Step", "Stats", "RecordedRequest", "ENDPOINTS"]
+__all__ = [
+    "FakeModelServer",
+    "RemoteFakeModelServer",
+    "Step",
+    "Stats",
+    "RecordedRequest",
+    "ENDPOINTS",
+    "echo_last_line",
+]
 
 ReplyMode = Literal["echo-last-line", "fixed"]
 StepKind = Literal["status", "timeout", "truncated", "no_choices", "html_error"]
@@ -106,6 +115,11 @@ ENDPOINTS: dict[str, Api] = {
 }
 _LABEL = re.compile(r"^(?:Answer|Summary|Label):\s*")
 _STEP_KINDS = ("status", "timeout", "truncated", "no_choices", "html_error")
+_STEP_KEYS = {"status": {"status", "retry_after"}, "timeout": {"seconds"}, "html_error": {"status"}}
+_LIMIT_MESSAGES = {
+    "concurrency_limit": "Too many concurrent requests",
+    "rate_limit": "Rate limit reached for requests per minute",
+}
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -183,7 +197,7 @@ class Step:
             raise ValueError(f"unknown step kind {kind!r}; expected one of {_STEP_KINDS}")
         if not isinstance(times, int) or isinstance(times, bool) or times < 1:
             raise ValueError(f"times must be an int >= 1, got {times!r}")
-        allowed = {"status": {"status", "retry_after"}, "timeout": {"seconds"}, "html_error": {"status"}}.get(kind, set())
+        allowed = _STEP_KEYS.get(kind, set())
         if unknown := set(data) - allowed:
             raise ValueError(f"unexpected keys {sorted(unknown)} in a {kind!r} step")
         status = data.get("status", 502 if kind == "html_error" else None)
@@ -383,10 +397,12 @@ def _parse(api: Api, body: Any, headers: Mapping[str, str]) -> _Prompt:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _BadRequest(400, "model: field required")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens")) if api != "messages" else body.get("max_tokens")
+    max_tokens = body.get("max_tokens")
+    if api != "messages":
+        max_tokens = body.get("max_completion_tokens", max_tokens)
     if api == "messages" and max_tokens is None:
         raise _BadRequest(400, "max_tokens: field required")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+    if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):
         raise _BadRequest(400, "max_tokens must be an integer >= 1")
     stop = body.get("stop_sequences" if api == "messages" else "stop") or []
     stop = [stop] if isinstance(stop, str) else stop
@@ -453,7 +469,8 @@ def _success(api: Api, prompt: _Prompt, config: _Config, empty: bool) -> dict[st
         }
     finish_reason = "length" if ended == "length" else "stop"
     if api == "chat":
-        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish_reason}
+        message = {"role": "assistant", "content": text}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
         kind, prefix = "chat.completion", "chatcmpl"
     else:
         choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
@@ -464,7 +481,11 @@ def _success(api: Api, prompt: _Prompt, config: _Config, empty: bool) -> dict[st
         "created": int(time.time()),
         "model": prompt.model,
         "choices": [] if empty else [choice],
-        "usage": {"prompt_tokens": input_tokens, "completion_tokens": output_tokens, "total_tokens": input_tokens + output_tokens},
+        "usage": {
+            "prompt_tokens": input_tokens,
+            "completion_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        },
     }
 
 
@@ -552,8 +573,7 @@ class _App:
         try:
             if ticket.verdict != "serve":
                 outcome = ticket.verdict
-                message = "Too many concurrent requests" if outcome == "concurrency_limit" else "Rate limit reached for requests"
-                await _send_json(send, 429, _error_body(api, 429, message), ticket.retry_after)
+                await _send_json(send, 429, _error_body(api, 429, _LIMIT_MESSAGES[outcome]), ticket.retry_after)
                 return
             step = ticket.step
             delay = step.seconds if step is not None and step.kind == "timeout" else ticket.config.latency_ms / 1000
@@ -563,7 +583,8 @@ class _App:
                 disconnected = True
                 return
             if step is not None and step.kind == "status":
-                await _send_json(send, cast(int, step.status), _error_body(api, cast(int, step.status)), step.retry_after)
+                status = cast(int, step.status)
+                await _send_json(send, status, _error_body(api, status), step.retry_after)
                 return
             if step is not None and step.kind == "html_error":
                 status = cast(int, step.status)
@@ -600,7 +621,7 @@ class _App:
             changes = json.loads(raw or b"{}")
             if not isinstance(changes, dict):
                 raise ValueError("the body must be a JSON object")
-            apply_control(self.state, changes)
+            _apply_control(self.state, changes)
         except ValueError as exc:
             await _send_json(send, 400, {"error": {"message": str(exc), "type": "invalid_request_error"}})
             return
@@ -611,7 +632,7 @@ _NOT_JSON = object()
 _CONTROL_KEYS = {f.name for f in dataclasses.fields(_Config)} | {"script", "reset"}
 
 
-def apply_control(state: _State, changes: Mapping[str, Any]) -> None:
+def _apply_control(state: _State, changes: Mapping[str, Any]) -> None:
     """Apply a /_control body: reset first, then the knobs, then append the script steps."""
     if unknown := set(changes) - _CONTROL_KEYS:
         raise ValueError(f"unknown control keys {sorted(unknown)}; expected some of {sorted(_CONTROL_KEYS)}")
@@ -731,7 +752,9 @@ class FakeModelServer:
         self._sock.close()
 
     def _bind(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+        # says TCP, and without it Nagle + delayed ACK add ~40 ms to every response.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self._host, self._port))
@@ -755,6 +778,7 @@ class FakeModelServer:
             proxy_headers=False,
             timeout_graceful_shutdown=5,
             backlog=4096,
+            timeout_keep_alive=60,  # long, like real APIs: a short one races with clients reusing idle connections
         )
         # Server.serve() polls for should_exit every 0.1 s; driving startup/shutdown ourselves
         # lets stop() return as soon as the connections close.
@@ -825,16 +849,28 @@ class FakeModelServer:
 
 
 class RemoteFakeModelServer:
-    """Drives a FakeModelServer in another process through /_control and /_stats."""
+    """Drives a FakeModelServer in another process through /_control and /_stats.
+
+    Uses urllib: an httpx client per call would build an SSL context each time (~50 ms).
+    """
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self._timeout = timeout
 
+    def _call(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        data = None if body is None else _json(body)
+        request = urllib.request.Request(f"{self.url}{path}", data=data, headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            with exc:
+                raise ValueError(json.loads(exc.read())["error"]["message"]) from None
+
     def control(self, **changes: Any) -> None:
-        response = httpx.post(f"{self.url}/_control", json=changes, timeout=self._timeout)
-        if response.status_code != 200:
-            raise ValueError(response.json()["error"]["message"])
+        """POST /_control: reset?, the knobs of FakeModelServer.configure, script?."""
+        self._call("/_control", changes)
 
     def configure(self, **knobs: Any) -> None:
         self.control(**knobs)
@@ -846,9 +882,7 @@ class RemoteFakeModelServer:
         self.control(reset=True)
 
     def stats(self) -> Stats:
-        response = httpx.get(f"{self.url}/_stats", timeout=self._timeout)
-        response.raise_for_status()
-        return Stats.from_json(response.json())
+        return Stats.from_json(self._call("/_stats"))
 
 
 def _step_json(step: Step) -> dict[str, Any]:

@@ -52,3 +52,31 @@ def test_stemming_is_on_by_default() -> None:
 def test_empty_prediction_scores_zero() -> None:
     for name in NAMES:
         assert get_metric(name).compute("", ["some reference"]).value == 0.0
+
+
+def test_stemming_can_be_switched_off_as_rouge_score_use_stemmer_false() -> None:
+    unstemmed = RougeScorer(list(NAMES.values()), use_stemmer=False)
+    prediction, target = "running models quickly", "runs model quick"
+    expected = unstemmed.score(target, prediction)
+    for name, rouge_type in NAMES.items():
+        assert get_metric(name, stemming=False).compute(prediction, [target]).value == expected[rouge_type].fmeasure
+    assert get_metric("rouge-1", stemming=False).compute("running models", ["runs model"]).value == 0.0
+
+
+def test_stemming_switch_leaves_metrics_that_do_not_stem_alone() -> None:
+    assert get_metric("exact-match", stemming=False) is get_metric("exact-match")
+
+
+def test_the_four_variants_share_one_computation() -> None:
+    from services.scorer.metrics import rouge
+
+    rouge.clear_caches()
+    for name in NAMES:
+        get_metric(name).compute("a shared prediction\nof two lines", ["a shared reference"])
+    info = rouge._best_scores.cache_info()
+    assert (info.misses, info.hits) == (1, 3)
+
+
+def test_rouge_without_references_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least one reference"):
+        get_metric("rouge-1").compute("a prediction", [])

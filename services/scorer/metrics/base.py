@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Metric", "MetricValue"]
+__all__ = ["CorpusStatistic", "Metric", "MetricValue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +16,18 @@ class MetricValue:
 
 
 @dataclass(frozen=True, slots=True)
+class CorpusStatistic:
+    """A corpus-level value that is not a mean of sample values (e.g. corpus BLEU): each sample
+    stores additive sufficient statistics in its details, the corpus value is a function of
+    their sums, and a bootstrap resamples samples and recomputes it."""
+
+    fields: tuple[str, ...]
+    """Keys of MetricValue.details, summed over the samples."""
+    compute: Callable[[Sequence[float]], float]
+    """The sums, in `fields` order -> the corpus value, on the metric's report scale."""
+
+
+@dataclass(frozen=True, slots=True)
 class Metric:
     name: str
     compute: Callable[[str, list[str]], MetricValue]
@@ -23,5 +35,10 @@ class Metric:
     scale: float
     """Upper end of the range: 1.0 for F-measures, 100.0 for SQuAD percentages."""
     higher_is_better: bool = True
-    aggregation: str = "mean"
+    corpus: CorpusStatistic | None = None
+    """How the corpus value is made from the samples; None: the mean of the sample values."""
     description: str = ""
+
+    @property
+    def aggregation(self) -> str:
+        return "mean" if self.corpus is None else "corpus"

@@ -7,7 +7,7 @@ with NLTK's `PorterStemmer()` (its default NLTK_EXTENSIONS mode) and drops any t
 is a pure function of the word, so a per-word cache returns the same stems without re-running
 the stemmer (the main cost of rouge-score's tokenizer on real text, where words repeat).
 
-ROUGE-Lsum reads a text as its lines (`text.split("\\n")`, empty lines dropped). Lower-casing acts
+ROUGE-Lsum reads a text as its lines (`text.split("\\n")`). Lower-casing acts
 on each character alone for everything that can become [a-z0-9] (the one context-dependent rule,
 Greek final sigma, yields a non-ASCII letter), and a newline always separates words, so the
 tokens of the whole text are exactly the tokens of its lines, one after another: one pass
@@ -19,49 +19,75 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["line_tokens"]
+__all__ = ["clear_caches", "line_tokens"]
 
 _WORDS = re.compile(r"[a-z0-9]+")
 _VALID = re.compile(r"^[a-z0-9]+$")
+_SEPARATORS = bytes(byte if byte in b"\n0123456789abcdefghijklmnopqrstuvwxyz" else ord(" ") for byte in range(256))
+"""For ASCII text: every byte outside [a-z0-9] but the newline becomes a space (faster than re)."""
 _CACHE_LIMIT = 200_000
-"""Distinct words kept; past this the cache starts again, so arbitrary input cannot grow memory."""
+"""Distinct words kept per cache; past this a cache starts again, so arbitrary input cannot grow memory."""
 
 
-class _StemCache(dict[str, str]):
-    """word -> rouge-score's token for it; a miss runs the stemmer once (dict lookups stay in C)."""
+class _StemCache(dict):
+    """word -> rouge-score's token for it; a miss runs the stemmer once (hits stay in C)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._stem: Callable[[str], str] | None = None
+    _stem: Callable[[str], str] | None = None
 
-    def __missing__(self, word: str) -> str:
-        if self._stem is None:
-            # Imported on first use: NLTK takes half a second to import, and most commands never stem
-            from nltk.stem.porter import PorterStemmer
+    def __missing__(self, word: str | bytes) -> str:
+        text = word.decode("ascii") if isinstance(word, bytes) else word
+        if len(text) > 3:
+            if _StemCache._stem is None:
+                # Imported on first use: NLTK takes half a second to import, most commands never stem
+                from nltk.stem.porter import PorterStemmer
 
-            self._stem = PorterStemmer().stem
-        token = self._stem(word) if len(word) > 3 else word
-        if not _VALID.match(token):
-            token = ""  # rouge-score drops it; never seen for ASCII words, kept for exactness
+                _StemCache._stem = PorterStemmer().stem
+            text = _StemCache._stem(text)
+        token = text if _VALID.match(text) else ""  # rouge-score drops such tokens; kept for exactness
         if len(self) >= _CACHE_LIMIT:
             self.clear()
         self[word] = token
         return token
 
 
-_STEMS = _StemCache()
+class _WordCache(dict):
+    """ASCII word (bytes) -> the same word as str, for tokenizing without stemming."""
+
+    def __missing__(self, word: bytes) -> str:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        token = self[word] = word.decode("ascii")
+        return token
+
+
+_STEMMED = {bytes: _StemCache(), str: _StemCache()}
+_ASCII_WORDS = _WordCache()
 
 
 def line_tokens(text: str, *, stemming: bool) -> list[list[str]]:
-    """The tokens of each non-empty line of `text`, as rouge-score's tokenizer makes them."""
-    lines = []
-    for line in text.split("\n"):
-        if not line:
-            continue  # rouge-score drops empty lines; a line of punctuation stays, with no tokens
-        words = _WORDS.findall(line.lower())
-        if stemming:
-            words = list(map(_STEMS.__getitem__, words))
+    """The tokens of each line of `text` that has any, as rouge-score's tokenizer makes them."""
+    lowered = text.lower()
+    if lowered.isascii():
+        lines = lowered.encode("ascii").translate(_SEPARATORS).split(b"\n")
+        words_of = bytes.split
+        cache = _STEMMED[bytes] if stemming else _ASCII_WORDS
+    else:
+        lines = lowered.split("\n")
+        words_of = _WORDS.findall
+        cache = _STEMMED[str] if stemming else None
+    tokens = []
+    for line in lines:
+        words = words_of(line)
+        if cache is not None:
+            words = list(map(cache.__getitem__, words))
             if "" in words:
                 words = [word for word in words if word]
-        lines.append(words)
-    return lines
+        if words:  # a line without tokens (rouge-score keeps it) adds nothing to any ROUGE count
+            tokens.append(words)
+    return tokens
+
+
+def clear_caches() -> None:
+    """Forget every cached word (for cold-start measurements; results never depend on the caches)."""
+    for cache in (*_STEMMED.values(), _ASCII_WORDS):
+        cache.clear()

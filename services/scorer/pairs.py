@@ -1,0 +1,162 @@
+"""Scoring prediction/reference pairs produced elsewhere (`benchmarks score`).
+
+The input is JSON Lines: one object per line with `prediction` (a string) and either
+`references` (a non-empty list of strings) or `reference` (a string), and optionally `id`
+(a string or an integer). Blank lines are skipped. The whole input is checked before anything is
+scored, and the first problem stops it with the line, the field and the reason, e.g.
+`pairs.jsonl line 3: field 'prediction': expected a string, got a number`.
+
+Each pair gets every chosen metric, computed as the scorer stage computes it; the summary
+aggregates them as reports do (mean or corpus statistic, with a seeded bootstrap 95% interval).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.scorer.metrics.aggregation import aggregate_with_ci
+from services.scorer.metrics.base import Metric, MetricValue
+from services.scorer.metrics.registry import get_metric
+from shared.errors import InvalidInput, UnknownMetric
+
+__all__ = ["Pair", "ScoredPair", "parse_metric_names", "parse_pairs", "read_pairs", "score_pair", "summarize"]
+
+STDIN = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    line: int
+    prediction: str
+    references: list[str]
+    id: str | int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPair:
+    pair: Pair
+    values: dict[str, MetricValue]
+
+    def row(self) -> dict[str, Any]:
+        """The pair's output line: where it came from, every metric's value, and their details."""
+        row: dict[str, Any] = {"line": self.pair.line}
+        if self.pair.id is not None:
+            row["id"] = self.pair.id
+        row["scores"] = {name: value.value for name, value in self.values.items()}
+        details = {name: value.details for name, value in self.values.items() if value.details}
+        if details:
+            row["details"] = details
+        return row
+
+
+def parse_metric_names(names: str, *, stemming: bool = True) -> list[Metric]:
+    """`rouge-1,rouge-l` -> the metrics, in that order; unknown or repeated names are errors."""
+    chosen: list[Metric] = []
+    for name in (part.strip() for part in names.split(",")):
+        if not name:
+            continue
+        try:
+            metric = get_metric(name, stemming=stemming)
+        except UnknownMetric as exc:
+            raise UnknownMetric(f"--metrics: {exc}") from None
+        if any(known.name == metric.name for known in chosen):
+            raise InvalidInput(f"--metrics: {name!r} is listed twice")
+        chosen.append(metric)
+    if not chosen:
+        raise InvalidInput("--metrics: no metric given")
+    return chosen
+
+
+def read_pairs(path: Path) -> list[Pair]:
+    """The pairs of a JSONL file, or of standard input for `-`."""
+    source = "<stdin>" if str(path) == STDIN else str(path)
+    try:
+        text = sys.stdin.read() if str(path) == STDIN else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"{source}: cannot read the pairs: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{source}: not UTF-8 text") from None
+    return parse_pairs(text, source=source)
+
+
+def parse_pairs(text: str, *, source: str) -> list[Pair]:
+    # Lines end at "\n" only: str.splitlines would also split inside JSON strings holding U+2028
+    pairs = [
+        parse_pair(line, line_number=number, source=source)
+        for number, line in enumerate(text.split("\n"), start=1)
+        if line.strip()
+    ]
+    if not pairs:
+        raise InvalidInput(f"{source}: no pairs (one JSON object per line with 'prediction' and 'references')")
+    return pairs
+
+
+def parse_pair(line: str, *, line_number: int, source: str) -> Pair:
+    where = f"{source} line {line_number}"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{where}: not valid JSON: {exc.msg}") from None
+    if not isinstance(record, dict):
+        raise InvalidInput(f"{where}: expected a JSON object, got {_json_type(record)}")
+
+    if "prediction" not in record:
+        raise InvalidInput(f"{where}: field 'prediction': missing")
+    prediction = record["prediction"]
+    if not isinstance(prediction, str):
+        raise InvalidInput(f"{where}: field 'prediction': expected a string, got {_json_type(prediction)}")
+
+    if "references" in record and "reference" in record:
+        raise InvalidInput(f"{where}: fields 'references' and 'reference': give one of them, not both")
+    if "reference" in record:
+        reference = record["reference"]
+        if not isinstance(reference, str):
+            raise InvalidInput(f"{where}: field 'reference': expected a string, got {_json_type(reference)}")
+        references = [reference]
+    elif "references" in record:
+        references = _references(record["references"], where=where)
+    else:
+        raise InvalidInput(f"{where}: field 'references': missing (a list of strings, or 'reference': a string)")
+
+    pair_id = record.get("id")
+    if pair_id is not None and (isinstance(pair_id, bool) or not isinstance(pair_id, str | int)):
+        raise InvalidInput(f"{where}: field 'id': expected a string or an integer, got {_json_type(pair_id)}")
+    return Pair(line=line_number, prediction=prediction, references=references, id=pair_id)
+
+
+def _references(value: object, *, where: str) -> list[str]:
+    if not isinstance(value, list):
+        hint = " (use 'reference' for a single string)" if isinstance(value, str) else ""
+        raise InvalidInput(f"{where}: field 'references': expected a list of strings, got {_json_type(value)}{hint}")
+    if not value:
+        raise InvalidInput(f"{where}: field 'references': empty list: give at least one reference")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise InvalidInput(f"{where}: field 'references[{index}]': expected a string, got {_json_type(item)}")
+    return list(value)
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def score_pair(pair: Pair, metrics: Sequence[Metric]) -> ScoredPair:
+    return ScoredPair(pair, {metric.name: metric.compute(pair.prediction, pair.references) for metric in metrics})
+
+
+def summarize(scored: Sequence[ScoredPair], metrics: Sequence[Metric], *, seed: int, resamples: int) -> dict[str, Any]:
+    """The summary line: per metric the corpus value and its bootstrap 95% interval, as in reports."""
+    summary = {}
+    for metric in metrics:
+        values = [pair.values[metric.name] for pair in scored]
+        ci = aggregate_with_ci(
+            metric, [v.value for v in values], [v.details for v in values], seed=seed, resamples=resamples
+        )
+        summary[metric.name] = {"value": ci.mean, "ciLow": ci.ci_low, "ciHigh": ci.ci_high, "n": ci.n}
+    return {"summary": summary}

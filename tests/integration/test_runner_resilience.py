@@ -1,0 +1,88 @@
+"""Runner replicas against one fake model provider: one shared budget, and no loss on a crash."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from services.runner.pacing import window_plan
+from shared import topics
+from shared.events import BenchmarkRequested
+from shared.settings import Settings
+from shared.spec import parse_spec
+from tests.fakes.model_server import FakeModelServer
+from tests.integration.conftest import Kafka, Services
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeModelServer]:
+    with FakeModelServer() as fake:
+        yield fake
+
+
+def _request(benchmark_id: str, provider: FakeModelServer, samples: int, **limits: object) -> BenchmarkRequested:
+    records = [{"id": f"q{i}", "question": f"question {i}", "answers": [f"Question: question {i}"]} for i in range(samples)]
+    spec = parse_spec(
+        {
+            "name": "paced",
+            "models": [{"name": "fake", "provider": "openai", "baseUrl": f"{provider.url}/v1", "limits": limits}],
+            "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records},
+                       "prompt": {"template": "Question: {question}\nAnswer:"}}],
+        }
+    )
+    return BenchmarkRequested(benchmark_id=benchmark_id, spec=spec)
+
+
+async def test_two_runners_stay_inside_one_shared_requests_per_minute_budget(
+    services: Services, kafka: Kafka, provider: FakeModelServer, settings: Settings
+) -> None:
+    services.settings = settings.model_copy(update={"shard_size": 4})
+    runners = [services.start("runner", replica=i) for i in range(2)]
+    services.start("scorer")
+    services.start("aggregator")
+    rpm = 60
+    await kafka.send(topics.BENCHMARKS_REQUESTED, _request("bm_budget", provider, 20, requestsPerMinute=rpm), key="bm_budget")
+
+    [completed] = await kafka.read(topics.BENCHMARKS_COMPLETED, count=1, timeout=90)
+    assert completed["status"] == "completed"
+    assert completed["results"][0]["qa"]["exact-match"] == 100.0  # the fake echoes the question back
+
+    arrivals = provider.stats().arrivals
+    assert len(arrivals) == 20
+    plan = window_plan(rpm)
+    per_window = Counter(int(t // plan.window_s) for t in arrivals)
+    assert max(per_window.values()) <= plan.per_window, per_window  # the server counts: one budget, not two
+    assert all(sum(1 for t in arrivals if start <= t < start + 60) <= rpm for start in arrivals)
+    assert all(runner.log().count("ran shard ") > 0 for runner in runners)  # both replicas did work
+
+
+async def test_killing_a_runner_mid_run_loses_nothing_and_counts_nothing_twice(
+    services: Services, kafka: Kafka, provider: FakeModelServer, settings: Settings, mongo: AsyncMongoClient
+) -> None:
+    provider.configure(latency_ms=250)
+    services.settings = settings.model_copy(update={"shard_size": 4})
+    doomed = services.start("runner", replica=0)
+    services.start("scorer")
+    services.start("aggregator")
+    await kafka.send(topics.BENCHMARKS_REQUESTED, _request("bm_crash", provider, 32, concurrency=2), key="bm_crash")
+
+    await kafka.read(topics.BENCHMARKS_OUTPUTS, count=1, timeout=30)  # it is mid-run now
+    doomed.process.kill()  # no goodbye: in-flight shards are neither finished nor committed
+    doomed.process.wait()
+    requests_before_restart = provider.stats().requests
+    assert requests_before_restart < 32
+    services.start("runner", replica=1)
+
+    [completed] = await kafka.read(topics.BENCHMARKS_COMPLETED, count=1, timeout=90)
+    assert completed["status"] == "completed"
+    database = mongo[settings.mongo_database]
+    assert await database.sample_scores.count_documents({"benchmarkId": "bm_crash"}) == 32
+    stored = await database.benchmarks.find_one({"benchmarkId": "bm_crash"})
+    assert stored["report"]["details"][0]["samples"] == 32
+    await asyncio.sleep(0)
