@@ -190,3 +190,35 @@ def test_model_config_errors_name_the_model_and_field() -> None:
     )
     assert "apiKeyEnv" in refused({"name": "m", "provider": "openai", "baseUrl": "http://x/v1", "apiKeyEnv": "sk-live key"})
     assert asyncio.iscoroutinefunction(_run)
+
+
+async def test_the_quickstart_with_an_openai_model_runs_end_to_end_and_stores_no_key(
+    server: FakeModelServer, tmp_path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    import yaml
+
+    from services import embedded
+    from services.aggregator.sqlite_store import SqliteStore
+    from shared.settings import Settings
+    from shared.spec import load_spec
+    from tests.conftest import EXAMPLES
+
+    spec = yaml.safe_load((EXAMPLES / "openai-compatible.yaml").read_text())
+    spec["models"][2].update({"baseUrl": f"{server.url}/v1", "apiKeyEnv": "FAKE_API_KEY"})
+    for task in spec["tasks"]:
+        task["dataset"] = str(EXAMPLES / task["dataset"])
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    server.script({"status": 500, "times": 2})  # retried: the run still completes without errors
+
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    report = await embedded.run_benchmark(
+        load_spec(tmp_path / "spec.yaml"), base_dir=tmp_path, store=store, settings=Settings(), cache=store
+    )
+    await store.close()
+    assert [row["model"] for row in report["results"]] == ["lead", "extractive", "local-llm"]
+    llm = [d for d in report["details"] if d["model"] == "local-llm"]
+    assert all(d["errorRate"] == 0.0 and d["tokens"]["completion"] > 0 and d["cost"] == 0.0 for d in llm)
+    assert server.stats().requests == 2 + 20 + 20
+    qa_prompts = [r.body["messages"][1]["content"] for r in server.stats().recent if "Question:" in str(r.body)]
+    assert len(qa_prompts) >= 20 and all(p.count("Context:") == 3 for p in qa_prompts)  # two solved examples first
+    assert SECRET.encode() not in (tmp_path / "store.sqlite3").read_bytes()
