@@ -10,10 +10,9 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-from shared.spec import BenchmarkSpec, ModelConfig, TaskSpec
+from shared.spec import BenchmarkSpec, ModelConfig, SpecModel, TaskSpec
 from shared.task_types import TaskTypeName
 
 __all__ = [
@@ -51,13 +50,8 @@ def new_benchmark_id() -> str:
     return "bm_" + secrets.token_hex(6)
 
 
-class WireModel(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-    )
+class WireModel(SpecModel):
+    """Frozen, camelCase, unknown fields refused: the same rules as the spec's models."""
 
     def to_wire(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
