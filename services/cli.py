@@ -217,6 +217,88 @@ def _format_ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+@app.command()
+def export(
+    benchmark_id: Annotated[str, typer.Argument(metavar="ID")],
+    samples: Annotated[bool, typer.Option("--samples", help="Write per-sample scores, one JSON line each.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write [default: standard output].")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Export a stored benchmark: the report, or with --samples its per-sample scores (for `benchmarks drift`)."""
+    from services.aggregator.sample_files import sample_lines
+
+    async def load() -> tuple[Any, list]:
+        repository = _open_store(Settings(), store)
+        try:
+            record = await repository.get_benchmark(benchmark_id)
+            return record, (await repository.load_scores(benchmark_id) if record and samples else [])
+        finally:
+            await repository.close()
+
+    record, scored = asyncio.run(load())
+    if record is None:
+        raise _fail(f"no benchmark {benchmark_id!r} in the store (see `benchmarks list`)")
+    lines = [json.dumps(line, ensure_ascii=False) for line in sample_lines(scored)] if samples else [
+        json.dumps(record.report or record.summary(), ensure_ascii=False)
+    ]
+    text = "\n".join(lines) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        stderr.print(f"wrote {len(lines)} lines to {output}")
+
+
+@app.command()
+def drift(
+    baseline: Annotated[Path, typer.Option("--baseline", help="Per-sample scores of the baseline run (JSONL).")],
+    current: Annotated[Path, typer.Option("--current", help="Per-sample scores of the current run (JSONL).")],
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="Compare only this metric (repeatable).")] = None,
+    tolerance: Annotated[float, typer.Option(min=0.0, help="Smallest |delta| that counts as a change.")] = 0.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Paired test of two per-sample score files: delta, 95% CI, p-value and verdict per cell."""
+    from services.aggregator.drift import adjust_and_decide, compare_cell
+    from services.aggregator.sample_files import read_sample_file
+    from services.scorer.metrics.registry import METRICS
+
+    settings = Settings()
+    try:
+        before, after = read_sample_file(baseline), read_sample_file(current)
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from None
+    keys = sorted(k for k in before.keys() & after.keys() if not metric or k[2] in metric)
+    if not keys:
+        raise _fail(f"{baseline} and {current} share no model / task / metric" + (f" named {', '.join(metric)}" if metric else ""))
+    cells = []
+    for model, task, name in keys:
+        values = [*before[(model, task, name)].values(), *after[(model, task, name)].values()]
+        try:
+            cells.append(compare_cell(
+                model=model, task=task, metric=name, baseline=before[(model, task, name)],
+                current=after[(model, task, name)], tolerance=tolerance, seed=settings.bootstrap_seed,
+                binary=set(values) <= {0.0, 1.0} or set(values) <= {0.0, 100.0},
+            ))
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    decided = adjust_and_decide(cells, {name: m.higher_is_better for name, m in METRICS.items()})
+    if as_json:
+        _print_json([cell.to_json() for cell in decided])
+    else:
+        table = Table("model / task / metric", "n", "baseline -> current", "delta [95% CI]", "p adj.", "MDE", "verdict")
+        for c in decided:
+            style = {"regressed": "red", "improved": "green"}.get(c.verdict, "")
+            table.add_row(
+                f"{c.model} / {c.task} / {c.metric}", str(c.samples), f"{c.baseline:.3g} -> {c.current:.3g}",
+                f"{c.delta:+.3g} [{c.ci_low:+.3g}, {c.ci_high:+.3g}]", f"{c.p_adjusted:.2g}",
+                f"{c.minimum_detectable_effect:.2g}", f"[{style}]{c.verdict}[/]" if style else c.verdict,
+            )
+        stdout.print(table)
+        stdout.print("  p-values adjusted across cells (Benjamini-Hochberg); MDE: smallest change detectable at 80% power", style="dim")
+    if any(c.verdict == "regressed" for c in decided):
+        raise typer.Exit(3)
+
+
 class Service(str, Enum):
     gateway = "gateway"
     runner = "runner"

@@ -1,0 +1,46 @@
+"""`benchmarks export --samples` and `benchmarks drift` on real files from a real run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import subprocess
+import sys
+
+from tests.component.test_cli import _benchmarks
+from tests.conftest import EXAMPLES
+
+
+def _drift(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).parent / "benchmarks"), "drift", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_export_then_drift_flags_a_real_regression_and_not_an_identical_run(tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite3"
+    report = json.loads(_benchmarks("run", str(EXAMPLES / "quickstart.yaml"), "--json", store=store).stdout)
+    baseline = tmp_path / "baseline.jsonl"
+    exported = _benchmarks("export", report["benchmarkId"], "--samples", "--output", str(baseline), store=store)
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in baseline.read_text().splitlines()]
+    assert len(lines) == 240 and {"sampleId", "model", "task", "scores", "prediction"} <= set(lines[0])
+
+    same = _drift("--baseline", str(baseline), "--current", str(baseline), "--json")
+    assert same.returncode == 0 and {c["verdict"] for c in json.loads(same.stdout)} == {"unchanged"}
+
+    for line in lines:  # the extractive model loses every third answer
+        if line["model"] == "extractive" and line["task"] == "question-answering" and int(line["sampleId"][3:]) % 3 == 0:
+            line["scores"] = {name: 0.0 for name in line["scores"]}
+    current = tmp_path / "current.jsonl"
+    current.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    worse = _drift("--baseline", str(baseline), "--current", str(current), "--metric", "f1-score", "--json")
+    assert worse.returncode == 3  # a distinct exit code for a significant regression
+    cells = {(c["model"], c["metric"]): c for c in json.loads(worse.stdout)}
+    assert cells[("extractive", "f1-score")]["verdict"] == "regressed"
+    assert cells[("extractive", "f1-score")]["ciHigh"] < 0 and cells[("lead", "f1-score")]["verdict"] == "unchanged"
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"sampleId": "a", "scores": {"f1-score": "high"}}\n')
+    refused = _drift("--baseline", str(bad), "--current", str(baseline))
+    assert refused.returncode == 2 and "bad.jsonl line 1: field 'f1-score': expected a number" in refused.stderr

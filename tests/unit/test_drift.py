@@ -1,0 +1,105 @@
+"""Drift verdicts: paired tests that catch real regressions and do not alarm on noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.aggregator.drift import (
+    adjust_and_decide,
+    benjamini_hochberg,
+    compare_cell,
+    mcnemar_exact,
+    minimum_detectable_effect,
+    paired_bootstrap,
+)
+
+
+def _scores(values: np.ndarray) -> dict[str, float]:
+    return {f"s{i}": float(v) for i, v in enumerate(values)}
+
+
+def _cell(baseline: np.ndarray, current: np.ndarray, *, tolerance: float = 0.0, binary: bool = False, metric: str = "rouge-1"):
+    return compare_cell(
+        model="m", task="t", metric=metric, baseline=_scores(baseline), current=_scores(current),
+        tolerance=tolerance, binary=binary, seed=0,
+    )
+
+
+def test_a_clear_regression_is_caught_and_its_worst_samples_named() -> None:
+    rng = np.random.default_rng(1)
+    baseline = rng.uniform(0.3, 0.7, 300)
+    current = baseline - 0.05 + rng.normal(0, 0.02, 300)
+    current[7] = baseline[7] - 0.5
+    [cell] = adjust_and_decide([_cell(baseline, current)], {})
+    assert cell.verdict == "regressed" and cell.ci_high < 0 and cell.p_adjusted < 0.01
+    assert cell.delta == pytest.approx(float((current - baseline).mean()))
+    assert cell.worst[0][0] == "s7"
+    [tolerant] = adjust_and_decide([_cell(baseline, current, tolerance=0.1)], {})
+    assert tolerant.verdict == "unchanged"  # significant, but smaller than the suite's tolerance
+
+
+def test_an_improvement_is_not_a_regression_and_direction_follows_the_metric() -> None:
+    baseline = np.linspace(0.2, 0.6, 200)
+    current = baseline + 0.05
+    [cell] = adjust_and_decide([_cell(baseline, current)], {})
+    assert cell.verdict == "improved"
+    [lower_better] = adjust_and_decide([_cell(baseline, current, metric="latency")], {"latency": False})
+    assert lower_better.verdict == "regressed"
+
+
+def test_pure_noise_across_many_cells_does_not_alarm() -> None:
+    rng = np.random.default_rng(7)
+    cells = []
+    for i in range(40):
+        baseline = rng.uniform(0, 1, 100)
+        current = np.clip(baseline + rng.normal(0, 0.05, 100), 0, 1)
+        cells.append(
+            compare_cell(model="m", task=f"t{i}", metric="rouge-1", baseline=_scores(baseline), current=_scores(current),
+                         tolerance=0.0, binary=False, seed=i)
+        )
+    assert all(cell.verdict == "unchanged" for cell in adjust_and_decide(cells, {}))
+
+
+def test_identical_runs_are_unchanged() -> None:
+    values = np.linspace(0, 1, 50)
+    [cell] = adjust_and_decide([_cell(values, values)], {})
+    assert cell.delta == 0 and cell.p_value == 1.0 and cell.verdict == "unchanged"
+
+
+def test_binary_metrics_use_an_exact_mcnemar_test() -> None:
+    assert mcnemar_exact(np.array([1] * 10), np.array([0] * 10)) == pytest.approx(2 / 1024)
+    assert mcnemar_exact(np.array([1, 0, 1, 0]), np.array([0, 1, 0, 1])) == 1.0
+    assert mcnemar_exact(np.array([1, 1]), np.array([1, 1])) == 1.0
+    baseline = np.array([100.0] * 60 + [0.0] * 40)
+    current = baseline.copy()
+    current[:15] = 0.0  # 15 answers lost, none gained
+    cell = _cell(baseline, current, binary=True, metric="exact-match")
+    assert cell.test == "mcnemar-exact" and cell.p_value == pytest.approx(2 / 2**15)
+
+
+def test_benjamini_hochberg_matches_hand_computed_values() -> None:
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.2])
+    assert benjamini_hochberg([]) == []
+
+
+def test_minimum_detectable_effect_shrinks_with_more_samples() -> None:
+    rng = np.random.default_rng(3)
+    small, large = rng.normal(0, 0.1, 50), rng.normal(0, 0.1, 5000)
+    assert minimum_detectable_effect(large) < minimum_detectable_effect(small) / 5
+    assert minimum_detectable_effect(np.array([0.1])) == float("inf")
+
+
+def test_the_paired_bootstrap_is_reproducible_for_a_seed() -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(0, 1, 80), rng.uniform(0, 1, 80)
+    assert paired_bootstrap(a, b, seed=3) == paired_bootstrap(a, b, seed=3)
+
+
+def test_only_shared_samples_are_compared() -> None:
+    cell = compare_cell(model="m", task="t", metric="f1-score", baseline={"a": 1.0, "b": 0.0}, current={"b": 1.0, "c": 0.0},
+                        tolerance=0, binary=False, seed=0)
+    assert cell.samples == 1
+    with pytest.raises(ValueError, match="share no sample"):
+        compare_cell(model="m", task="t", metric="f1-score", baseline={"a": 1.0}, current={"c": 1.0},
+                     tolerance=0, binary=False, seed=0)
