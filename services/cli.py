@@ -285,18 +285,81 @@ def drift(
     if as_json:
         _print_json([cell.to_json() for cell in decided])
     else:
-        table = Table("model / task / metric", "n", "baseline -> current", "delta [95% CI]", "p adj.", "MDE", "verdict")
-        for c in decided:
-            style = {"regressed": "red", "improved": "green"}.get(c.verdict, "")
-            table.add_row(
-                f"{c.model} / {c.task} / {c.metric}", str(c.samples), f"{c.baseline:.3g} -> {c.current:.3g}",
-                f"{c.delta:+.3g} [{c.ci_low:+.3g}, {c.ci_high:+.3g}]", f"{c.p_adjusted:.2g}",
-                f"{c.minimum_detectable_effect:.2g}", f"[{style}]{c.verdict}[/]" if style else c.verdict,
-            )
-        stdout.print(table)
-        stdout.print("  p-values adjusted across cells (Benjamini-Hochberg); MDE: smallest change detectable at 80% power", style="dim")
+        _print_comparison({"cells": [cell.to_json() for cell in decided]})
     if any(c.verdict == "regressed" for c in decided):
         raise typer.Exit(3)
+
+
+baseline_app = typer.Typer(help="Pin or show a suite's baseline (its golden standard).", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("set")
+def baseline_set(
+    suite: Annotated[str, typer.Argument(metavar="SUITE")],
+    benchmark_id: Annotated[str, typer.Argument(metavar="ID", help="A completed benchmark of the suite.")],
+    model: Annotated[list[str] | None, typer.Option("--model", help="Pin only for this model (repeatable).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Pin a completed benchmark as SUITE's baseline, for all its models or those named."""
+    from services.aggregator.baselines import pin_baseline
+
+    try:
+        pinned = asyncio.run(_read(lambda s: pin_baseline(s, suite, benchmark_id, model), store))
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from None
+    _print_json({"suite": suite, "models": pinned})
+
+
+@baseline_app.command("show")
+def baseline_show(suite: Annotated[str, typer.Argument(metavar="SUITE")], store: StoreOption = None) -> None:
+    """Show SUITE's baseline: the benchmark pinned for each model."""
+    pinned = asyncio.run(_read(lambda s: s.get_baseline(suite), store))
+    if not pinned:
+        raise _fail(f"suite {suite!r} has no baseline (pin one with `benchmarks baseline set {suite} ID`)")
+    _print_json({"suite": suite, "models": pinned})
+
+
+@app.command()
+def compare(
+    benchmark_id: Annotated[str, typer.Argument(metavar="ID")],
+    other: Annotated[str | None, typer.Argument(metavar="OTHER", help="Another benchmark id [default: the suite's baseline].")] = None,
+    tolerance: Annotated[float, typer.Option(min=0.0, help="Smallest |delta| that counts as a change.")] = 0.0,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare a benchmark with its suite's baseline (or OTHER): paired tests per model x task x metric."""
+    from services.aggregator.baselines import compare as compare_benchmarks
+
+    settings = Settings()
+    try:
+        result = asyncio.run(_read(
+            lambda s: compare_benchmarks(s, benchmark_id, other or "baseline", tolerance=tolerance, seed=settings.bootstrap_seed),
+            store,
+        ))
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(result)
+    else:
+        _print_comparison(result)
+    if result["regressed"]:
+        raise typer.Exit(3)
+
+
+def _print_comparison(result: dict[str, Any]) -> None:
+    table = Table("model / task / metric", "n", "baseline -> current", "delta [95% CI]", "p adj.", "MDE", "verdict")
+    for c in result["cells"]:
+        style = {"regressed": "red", "improved": "green"}.get(c["verdict"], "")
+        table.add_row(
+            f"{c['model']} / {c['task']} / {c['metric']}", str(c["samples"]), f"{c['baseline']:.3g} -> {c['current']:.3g}",
+            f"{c['delta']:+.3g} [{c['ciLow']:+.3g}, {c['ciHigh']:+.3g}]", f"{c['pAdjusted']:.2g}",
+            f"{c['minimumDetectableEffect']:.2g}", f"[{style}]{c['verdict']}[/]" if style else c["verdict"],
+        )
+    stdout.print(table)
+    for refusal in result.get("refused", []):
+        stdout.print(Text(f"  not compared: {refusal['model']} / {refusal['task'] or '*'}: {refusal['reason']}"), style="yellow")
+    stdout.print("  p-values adjusted across cells (Benjamini-Hochberg); MDE: smallest change detectable at 80% power", style="dim")
 
 
 class Service(str, Enum):

@@ -180,6 +180,8 @@ class BenchmarkCompleted(Event):
     status: Literal["completed", "failed"]
     reason: str | None = None
     results: list[dict[str, Any]] = Field(default_factory=list)
+    drift: dict[str, Any] | None = None
+    """The comparison with the suite's baseline, when it has one (verdict per cell)."""
     completed_at: datetime = Field(default_factory=utc_now)
 
 

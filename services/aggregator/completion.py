@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from services.aggregator.baselines import drift_section
 from services.aggregator.report import build_report
 from services.aggregator.store import BenchmarkRecord, BenchmarkStore
 from shared.events import BenchmarkCompleted
@@ -49,8 +50,12 @@ async def complete_if_done(
         bootstrap_seed=bootstrap_seed,
         bootstrap_resamples=bootstrap_resamples,
     )
+    finished = dataclasses.replace(record, status="completed", report=report, reason=None)
+    drift = await drift_section(store, finished, (finished, loaded), seed=bootstrap_seed)
+    if drift is not None:
+        report["drift"] = drift
     await store.complete(benchmark_id, report)
-    return dataclasses.replace(record, status="completed", report=report, reason=None)
+    return finished
 
 
 def completion_event(record: BenchmarkRecord) -> BenchmarkCompleted:
@@ -62,4 +67,5 @@ def completion_event(record: BenchmarkRecord) -> BenchmarkCompleted:
         status="completed" if record.status == "completed" else "failed",
         reason=record.reason,
         results=(record.report or {}).get("results", []),
+        drift=(record.report or {}).get("drift"),
     )

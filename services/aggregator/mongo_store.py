@@ -199,6 +199,20 @@ class MongoStore:
             )
             return [_record(document) async for document in cursor]
 
+    async def set_baseline(self, suite: str, models: dict[str, str]) -> None:
+        with _translated():
+            for model, benchmark_id in models.items():
+                await _upsert(lambda model=model, benchmark_id=benchmark_id: self._db["baselines"].update_one(
+                    {"_id": json.dumps([self._tenant, suite, model])},
+                    {"$set": {"tenant": self._tenant, "suite": suite, "model": model, "benchmarkId": benchmark_id}},
+                    upsert=True,
+                ))
+
+    async def get_baseline(self, suite: str) -> dict[str, str]:
+        with _translated():
+            cursor = self._db["baselines"].find({"tenant": self._tenant, "suite": suite})
+            return {d["model"]: d["benchmarkId"] async for d in cursor}
+
     async def close(self) -> None:
         await self._client.close()
 

@@ -38,6 +38,13 @@ CREATE TABLE IF NOT EXISTS benchmarks (
     PRIMARY KEY (tenant, benchmark_id)
 );
 CREATE INDEX IF NOT EXISTS benchmarks_newest ON benchmarks (tenant, created_at DESC);
+CREATE TABLE IF NOT EXISTS baselines (
+    tenant       TEXT NOT NULL,
+    suite        TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    benchmark_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, suite, model)
+);
 CREATE TABLE IF NOT EXISTS responses (
     tenant     TEXT NOT NULL,
     key        TEXT NOT NULL,
@@ -149,6 +156,19 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO responses (tenant, key, completion) VALUES (?, ?, ?)",
                 (self._tenant, key, json.dumps(asdict(completion))),
             )
+
+    async def set_baseline(self, suite: str, models: dict[str, str]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO baselines (tenant, suite, model, benchmark_id) VALUES (?, ?, ?, ?)",
+                [(self._tenant, suite, model, benchmark_id) for model, benchmark_id in models.items()],
+            )
+
+    async def get_baseline(self, suite: str) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT model, benchmark_id FROM baselines WHERE tenant = ? AND suite = ? ORDER BY model", (self._tenant, suite)
+        )
+        return {row["model"]: row["benchmark_id"] for row in rows}
 
     async def close(self) -> None:
         self._db.close()

@@ -12,9 +12,9 @@ from faststream.kafka.fastapi import KafkaRouter
 
 from services.aggregator.mongo_store import MongoStore
 from services.gateway.dependencies import Gateway
-from services.gateway.routes import benchmarks, health
+from services.gateway.routes import benchmarks, health, suites
 from services.gateway.validation import RequestProblem
-from shared.errors import InfrastructureError
+from shared.errors import InfrastructureError, InvalidInput
 from shared.messaging import Topics
 from shared.service import ensure_topics
 from shared.settings import Settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(kafka)
     app.include_router(health.router)
     app.include_router(benchmarks.router)
+    app.include_router(suites.router)
 
     @app.middleware("http")
     async def limit_body_size(request: Request, call_next):  # noqa: ANN001, ANN202
@@ -68,6 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def refused_request(request: Request, exc: RequestProblem) -> JSONResponse:
         detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "refused"}]
         return JSONResponse({"detail": detail, "message": _one_line(detail)}, status_code=422)
+
+    @app.exception_handler(InvalidInput)
+    async def refused(request: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "message": str(exc)}, status_code=422)
 
     @app.exception_handler(InfrastructureError)
     async def unavailable(request: Request, exc: InfrastructureError) -> JSONResponse:

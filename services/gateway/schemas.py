@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-__all__ = ["BenchmarkAccepted", "Progress", "BenchmarkSummary", "BenchmarkPage"]
+__all__ = ["ApiModel", "BenchmarkAccepted", "Progress", "BenchmarkSummary", "BenchmarkPage"]
 
 
 class ApiModel(BaseModel):

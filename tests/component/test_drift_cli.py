@@ -44,3 +44,32 @@ def test_export_then_drift_flags_a_real_regression_and_not_an_identical_run(tmp_
     bad.write_text('{"sampleId": "a", "scores": {"f1-score": "high"}}\n')
     refused = _drift("--baseline", str(bad), "--current", str(baseline))
     assert refused.returncode == 2 and "bad.jsonl line 1: field 'f1-score': expected a number" in refused.stderr
+
+
+def test_baseline_and_compare_in_the_embedded_store(tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite3"
+
+    def run(spec: Path) -> dict:
+        result = _benchmarks("run", str(spec), "--json", store=store)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    first = run(EXAMPLES / "quickstart.yaml")
+    assert "drift" not in first
+    assert _benchmarks("compare", first["benchmarkId"], store=store).returncode == 2  # no baseline yet
+    pinned = _benchmarks("baseline", "set", "quickstart", first["benchmarkId"], store=store)
+    assert json.loads(pinned.stdout)["models"] == {"extractive": first["benchmarkId"], "lead": first["benchmarkId"]}
+
+    second = run(EXAMPLES / "quickstart.yaml")
+    assert second["drift"]["regressed"] is False and len(second["drift"]["cells"]) == 12
+    compared = _benchmarks("compare", second["benchmarkId"], "--json", store=store)
+    assert compared.returncode == 0 and json.loads(compared.stdout)["cells"] == second["drift"]["cells"]
+
+    # a different subset of the data is not comparable, and the comparison says why
+    limited = tmp_path / "limited.yaml"
+    limited.write_text((EXAMPLES / "quickstart.yaml").read_text().replace("dataset: data/qa.jsonl", "dataset: data/qa.jsonl\n    limit: 30")
+                       .replace("data/", f"{EXAMPLES}/data/"))
+    third = run(limited)
+    refused = {(r["model"], r["task"]): r["reason"] for r in third["drift"]["refused"]}
+    assert refused[("lead", "question-answering")].startswith("different data: dataset digest")
+    assert {c["task"] for c in third["drift"]["cells"]} == {"text-summarization"}

@@ -106,3 +106,41 @@ def _submit_three_and_list(api: httpx.Client) -> list[str]:
     assert [item["benchmarkId"] for item in page["items"]] == ids[::-1][:2]  # newest first
     assert [i["benchmarkId"] for i in api.get("/v1/benchmarks", params={"offset": 2}).json()["items"]] == ids[:1]
     return ids
+
+
+async def test_baselines_and_comparisons_over_http(services: Services, kafka: Kafka) -> None:
+    for name in ("runner", "scorer", "aggregator"):
+        services.start(name)
+    gateway = services.start("gateway")
+    with httpx.Client(base_url=gateway.url, timeout=30) as api:
+        first, second = (_run_to_completion(api) for _ in range(2))
+        assert api.get("/v1/suites/quickstart/baseline").status_code == 404
+        refused = api.put("/v1/suites/quickstart/baseline", json={"benchmarkId": first, "models": ["gpt-9"]})
+        assert refused.status_code == 422 and "did not run gpt-9" in refused.json()["message"]
+        pinned = api.put("/v1/suites/quickstart/baseline", json={"benchmarkId": first})
+        assert pinned.status_code == 200 and pinned.json()["models"] == {"lead": first, "extractive": first}
+        assert api.get("/v1/suites/quickstart/baseline").json() == pinned.json()
+
+        comparison = api.get(f"/v1/benchmarks/{second}/compare").json()
+        assert comparison["against"] == {"lead": first, "extractive": first} and not comparison["regressed"]
+        assert {c["verdict"] for c in comparison["cells"]} == {"unchanged"} and len(comparison["cells"]) == 2 * (4 + 2)
+        assert api.get(f"/v1/benchmarks/{second}/compare", params={"against": first}).json()["cells"] == comparison["cells"]
+        assert api.get("/v1/benchmarks/bm_nope/compare").status_code == 404
+
+        third = _run_to_completion(api)  # a run of a suite with a baseline carries its drift
+        report = api.get(f"/v1/benchmarks/{third}").json()
+        assert report["drift"]["against"] == {"lead": first, "extractive": first}
+    completed = await kafka.read(topics.BENCHMARKS_COMPLETED, count=3)
+    assert [c.get("drift") is not None for c in completed] == [False, False, True]
+
+
+def _run_to_completion(api: httpx.Client) -> str:
+    import time
+
+    benchmark_id = api.post("/v1/benchmarks", json=_quickstart_body(limit=10)).json()["benchmarkId"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if api.get(f"/v1/benchmarks/{benchmark_id}").json()["status"] == "completed":
+            return benchmark_id
+        time.sleep(0.2)
+    raise AssertionError(f"{benchmark_id} did not complete")

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from services.aggregator.baselines import compare
 from services.aggregator.store import BenchmarkRecord
 from services.gateway.dependencies import GatewayDep
 from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, Progress
@@ -56,6 +57,22 @@ async def get_benchmark(benchmark_id: str, gateway: GatewayDep) -> dict[str, Any
     )
     body = record.report if record.report is not None else _pending_report(record)
     return {**body, "trigger": record.trigger, "reason": record.reason, "progress": progress.model_dump()}
+
+
+@router.get(
+    "/{benchmark_id}/compare",
+    responses={404: {"description": "No benchmark with this id"}, 422: {"description": "Not comparable, and why"}},
+)
+async def compare_benchmark(
+    benchmark_id: str,
+    gateway: GatewayDep,
+    against: Annotated[str, Query(description="`baseline` (the suite's) or another benchmark id")] = "baseline",
+    tolerance: Annotated[float, Query(ge=0)] = 0.0,
+) -> dict[str, Any]:
+    """Paired comparison per model x task x metric: delta, 95% CI, adjusted p-value, verdict."""
+    if await gateway.store.get_benchmark(benchmark_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no benchmark {benchmark_id!r}")
+    return await compare(gateway.store, benchmark_id, against, tolerance=tolerance, seed=gateway.settings.bootstrap_seed)
 
 
 @router.get("")

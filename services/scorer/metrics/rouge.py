@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain, islice
+from itertools import chain
 from typing import NamedTuple
 
 from services.scorer.metrics import rouge_tokens
@@ -58,14 +58,12 @@ def _best_scores(prediction: str, references: tuple[str, ...], stemming: bool) -
 class _Text(NamedTuple):
     sentences: list[list[str]]
     tokens: list[str]
-    bigrams: Counter[tuple[str, str]]
 
 
 @lru_cache(maxsize=1024)
 def _analyse(text: str, stemming: bool) -> _Text:
     sentences = rouge_tokens.line_tokens(text, stemming=stemming)
-    tokens = list(chain.from_iterable(sentences))
-    return _Text(sentences, tokens, Counter(zip(tokens, islice(tokens, 1, None))))
+    return _Text(sentences, list(chain.from_iterable(sentences)))
 
 
 @lru_cache(maxsize=1024)
@@ -80,22 +78,22 @@ _ZERO: _Score = (0.0, 0.0, 0.0)
 def _scores(candidate: _Text, unigrams: Counter[str], reference_text: str, stemming: bool) -> tuple[_Score, ...]:
     """(precision, recall, F-measure) of rouge-1, rouge-2, rouge-l and rouge-lsum against one reference."""
     reference = _analyse(reference_text, stemming)
-    index = _reference_index(reference_text, stemming)
     m, n = len(reference.tokens), len(candidate.tokens)
-    bigrams = reference.bigrams.keys() & candidate.bigrams.keys()
-    common_bigrams = sum(map(min, map(reference.bigrams.__getitem__, bigrams), map(candidate.bigrams.__getitem__, bigrams)))
+    # One sentence each: the union LCS is one LCS, whose tokens the candidate always has, so
+    # rouge-score's hits are the LCS length and ROUGE-Lsum is ROUGE-L, bit for bit.
+    union_lcs = len(reference.sentences) > 1 or len(candidate.sentences) > 1
+    overlaps = _reference_index(reference_text, stemming).compare(
+        candidate.sentences, candidate.tokens, unigrams, union_lcs=union_lcs
+    )
     # rouge_scorer._score_ngrams divides by the n-gram counts, at least 1
-    rouge_1 = _score(index.common_unigrams(unigrams), max(n, 1), max(m, 1))
-    rouge_2 = _score(common_bigrams, max(n - 1, 1), max(m - 1, 1))
+    rouge_1 = _score(overlaps.unigrams, max(n, 1), max(m, 1))
+    rouge_2 = _score(overlaps.bigrams, max(n - 1, 1), max(m - 1, 1))
     if not m or not n:  # rouge_scorer._score_lcs and _summary_level_lcs: 0 without tokens
         return rouge_1, rouge_2, _ZERO, _ZERO
-    rouge_l = _score(index.length(candidate.tokens), n, m)
-    if len(reference.sentences) == 1 and len(candidate.sentences) == 1:
-        # One sentence each: the union LCS is one LCS, whose tokens the candidate always has,
-        # so rouge-score's hits are the LCS length and ROUGE-Lsum is ROUGE-L, bit for bit.
+    rouge_l = _score(overlaps.lcs, n, m)
+    if overlaps.summary_hits is None:
         return rouge_1, rouge_2, rouge_l, rouge_l
-    rouge_lsum = _score(index.summary_hits(candidate.sentences, unigrams), n, m)
-    return rouge_1, rouge_2, rouge_l, rouge_lsum
+    return rouge_1, rouge_2, rouge_l, _score(overlaps.summary_hits, n, m)
 
 
 def _score(overlap: int, prediction_count: int, target_count: int) -> _Score:
@@ -132,8 +130,10 @@ def metrics(*, stemming: bool = True) -> tuple[Metric, ...]:
 
 def _compute(name: str, stemming: bool):  # noqa: ANN202 - returns Metric.compute's type
     def compute(prediction: str, references: list[str]) -> MetricValue:
-        score = rouge_scores(prediction, references, stemming=stemming)[name]
-        return MetricValue(score.fmeasure, {"precision": score.precision, "recall": score.recall})
+        if not references:
+            raise ValueError("ROUGE needs at least one reference")
+        precision, recall, fmeasure = _best_scores(prediction, tuple(references), stemming)[name]
+        return MetricValue(fmeasure, {"precision": precision, "recall": recall})
 
     return compute
 

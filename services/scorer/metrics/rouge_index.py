@@ -16,143 +16,166 @@ a match is recorded and the walk continues at row i'-1, otherwise at row i' (col
 Both sets are bit masks over the reference positions. Column j's step rows are the zero bits of
 the bit-parallel LCS vector after j candidate tokens (Allison-Dix / Hyyrö: V' = (V + (V & M)) |
 (V & ~M), and the number of zeros below bit i is L[i][j]). All reference sentences sit in one
-Python integer, each followed by a guard bit that stops the carries, so one pass over a
-candidate sentence computes its LCS with every reference sentence at once. The backtrack needs
-"the highest set bit at or below each sentence's pointer", which integer arithmetic gives only for
-the lowest set bit (x & ~(x - 1)); so the backtrack runs on bit-reversed masks, where it is the
-lowest set bit of each sentence's range, isolated for all sentences at once by one subtraction.
+Python integer, each followed by a guard bit that stops the carries, and each candidate sentence
+gets its own copy of that layout in a wider integer, so one pass computes every reference
+sentence against every candidate sentence. The backtrack needs "the highest set bit at or below
+each sentence's pointer", which integer arithmetic gives only for the lowest set bit
+(x & ~(x - 1)); so it runs on bit-reversed masks, where it is the lowest set bit of each
+sentence's range, isolated for all sentences at once by one subtraction. The parity tests
+compare all of this with rouge-score on thousands of texts, tie-heavy ones included.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from itertools import chain, repeat
+from collections.abc import Iterator, Sequence
+from itertools import chain, islice, repeat
+from operator import add, lshift
+from typing import NamedTuple
 
 from rapidfuzz.distance import LCSseq
 
-__all__ = ["ReferenceIndex"]
+__all__ = ["Overlaps", "ReferenceIndex"]
 
 _REVERSED_BYTE = bytes(int(f"{value:08b}"[::-1], 2) for value in range(256))
-_MAX_CHARACTER = 0x10FFFF
+_SYMBOLS = 0x110000
+"""Characters a str can hold; past that (a reference of a million distinct words) lists of ints."""
+_GROUP_BITS = 4096
+"""Candidate sentences whose reference copies fit in this many bits advance together; past it
+wider integers cost more than the steps they save."""
+
+
+class Overlaps(NamedTuple):
+    unigrams: int
+    """Tokens in common, each counted at most as often as in either text."""
+    bigrams: int
+    """Bigrams in common (across sentences, as rouge-score counts them), likewise."""
+    lcs: int
+    """Length of the LCS of the two token sequences."""
+    summary_hits: int | None
+    """rouge-score's `_summary_level_lcs` hits; None when not asked for."""
 
 
 class ReferenceIndex:
-    """One reference (a list of tokenized sentences), prepared for the LCS measures of any candidate."""
+    """One reference (its tokenized sentences), prepared for comparing any candidate with it."""
 
-    __slots__ = (
-        "_all", "_all_reversed", "_codes", "_encoded", "_guards_above", "_join",
-        "_lowest", "_nbytes", "_positions", "_reversed",
-    )  # fmt: skip
+    __slots__ = ("_all", "_bigrams", "_codes", "_encoded", "_guards", "_join", "_layout", "_positions", "_width")
 
     def __init__(self, sentences: Sequence[Sequence[str]]) -> None:
-        positions: dict[str, int] = {}  # token -> mask of its positions; sentence k starts at bit offset_k
-        all_bits = 0
-        offset = 0
-        for sentence in sentences:
-            if not sentence:
-                continue  # a sentence without tokens matches nothing
-            for token in sentence:
-                positions[token] = positions.get(token, 0) | 1 << offset
-                offset += 1
-            all_bits |= (1 << offset) - (1 << (offset - len(sentence)))
-            offset += 1  # the guard bit after each sentence absorbs its carries
-        self._positions = positions
-        self._all = all_bits
-
-        self._nbytes = max(1, (offset + 7) // 8)
-        top = 8 * self._nbytes - 1  # bit p of a mask is bit top - p of its reversal
-        guards_above = lowest = start = 0
-        for sentence in sentences:
-            if sentence:
-                guards_above |= 1 << (top - start + 1)
-                lowest |= 1 << (top - start - len(sentence) + 1)
-                start += len(sentence) + 1
-        self._guards_above = guards_above
-        self._lowest = lowest
-        self._all_reversed = self._reverse(all_bits)
-        self._reversed: dict[str, int] = {}  # token -> reversed positions, made when a candidate needs them
-
-        # One symbol per distinct token, one more for all others; characters while there are enough
-        symbols = range(len(positions) + 1)
-        if len(positions) < _MAX_CHARACTER:
-            symbols = map(chr, symbols)
-            self._join = "".join
+        sentences = [sentence for sentence in sentences if sentence]  # one without tokens matches nothing
+        # One symbol per distinct token, then one for the tokens the reference lacks (they match
+        # nothing: one symbol serves them all), then the guard between sentences
+        distinct = dict.fromkeys(chain.from_iterable(sentences))
+        if len(distinct) + 2 <= _SYMBOLS:
+            symbols, self._join = map(chr, range(len(distinct) + 2)), "".join
         else:
-            self._join = list
-        self._codes = dict(zip(chain(positions, [None]), symbols))
-        self._encoded = self._join(map(self._codes.__getitem__, chain.from_iterable(sentences)))
+            symbols, self._join = iter(range(len(distinct) + 2)), list
+        self._codes = dict(zip(chain(distinct, [None]), symbols))
+        guard = next(symbols)
+        encoded = [self._join(map(self._codes.__getitem__, sentence)) for sentence in sentences]
+        self._encoded = self._join(chain.from_iterable(encoded))
+        self._bigrams = Counter(_pairs(self._encoded))
+        # Bit p of a mask is position p of the layout: the sentences, each followed by a guard bit
+        self._layout = self._join(chain.from_iterable(chain(sentence, [guard]) for sentence in encoded))
+        self._width = len(self._layout)
+        all_bits = guards = offset = 0
+        for sentence in sentences:
+            all_bits |= ((1 << len(sentence)) - 1) << offset
+            offset += len(sentence)
+            guards |= 1 << offset
+            offset += 1
+        self._all = all_bits
+        self._guards = guards
+        self._positions: dict[str, int] = {}  # token -> mask of its positions, made when first needed
 
-    def length(self, candidate: Sequence[str]) -> int:
-        """LCS length of the reference's tokens (all sentences, in order) and the candidate's."""
-        absent = self._codes[None]  # tokens the reference lacks match nothing: one symbol serves them all
-        return LCSseq.similarity(self._encoded, self._join(map(self._codes.get, candidate, repeat(absent))))
+    def compare(
+        self, sentences: Sequence[Sequence[str]], tokens: Sequence[str], counts: Counter[str], *, union_lcs: bool
+    ) -> Overlaps:
+        """A candidate's overlaps with the reference: its sentences, their tokens in one list, and
+        their counts; `union_lcs` also computes ROUGE-Lsum's hits."""
+        positions = self._positions_of(counts)
+        common = counts.keys() & positions.keys()
+        unigrams = sum(map(min, map(int.bit_count, map(positions.__getitem__, common)), map(counts.__getitem__, common)))
+        encoded = self._join(map(self._codes.get, tokens, repeat(self._codes[None])))
+        bigrams = Counter(_pairs(encoded))
+        shared = bigrams.keys() & self._bigrams.keys()
+        common_bigrams = sum(map(min, map(bigrams.__getitem__, shared), map(self._bigrams.__getitem__, shared)))
+        lcs = LCSseq.similarity(self._encoded, encoded)
+        if not union_lcs:
+            return Overlaps(unigrams, common_bigrams, lcs, None)
 
-    def common_unigrams(self, candidate_counts: Counter[str]) -> int:
-        """Tokens the candidate shares with the reference, each counted at most as often as in either."""
-        common = candidate_counts.keys() & self._positions.keys()
-        in_reference = map(int.bit_count, map(self._positions.__getitem__, common))
-        return sum(map(min, in_reference, map(candidate_counts.__getitem__, common)))
-
-    def summary_hits(self, candidate_sentences: Sequence[Sequence[str]], candidate_counts: Counter[str]) -> int:
-        """rouge-score's `_summary_level_lcs` hits: the union-LCS tokens of each reference sentence,
-        each token counted at most as often as it occurs in the candidate."""
+        sharing = [sentence for sentence in sentences if not positions.keys().isdisjoint(sentence)]
+        per_group = max(1, _GROUP_BITS // max(self._width, 1))
         union = 0
-        for sentence in candidate_sentences:
-            if not self._positions.keys().isdisjoint(sentence):
-                union |= self._sentence_union(sentence)
-        union = self._reverse(union)
+        for start in range(0, len(sharing), per_group):
+            union |= self._union(sharing[start : start + per_group], positions)
         # rouge-score walks the union tokens in order, counting one while both token budgets last;
         # the reference budget never runs out (each union position is distinct), so the order
         # does not matter: a token counts min(union occurrences, candidate occurrences) times.
-        common = candidate_counts.keys() & self._positions.keys()
-        in_union = map(int.bit_count, map(union.__and__, map(self._positions.__getitem__, common)))
-        return sum(map(min, in_union, map(candidate_counts.__getitem__, common)))
+        in_union = map(int.bit_count, map(union.__and__, map(positions.__getitem__, common)))
+        return Overlaps(unigrams, common_bigrams, lcs, sum(map(min, in_union, map(counts.__getitem__, common))))
 
-    def _reverse(self, mask: int) -> int:
-        return int.from_bytes(mask.to_bytes(self._nbytes, "little").translate(_REVERSED_BYTE), "big")
-
-    def _sentence_union(self, sentence: Sequence[str]) -> int:
-        """Bit-reversed mask of the reference positions that rouge-score's LCS with `sentence` matches."""
-        positions, reversed_positions, all_bits = self._positions, self._reversed, self._all
-        # Forward: the bit-parallel LCS vector after each candidate token. It does not change at
-        # tokens the reference lacks, and a run of them acts on the backtrack as one such column
-        # does: each run is one (vector, None) column. A leading run would come last in the
-        # backtrack, where it changes nothing: it is left out.
-        vector = all_bits
-        columns: list[tuple[int, str | None]] = []
-        for token in sentence:
-            matches = positions.get(token)
-            if matches is None:
-                if columns and columns[-1][1] is not None:
-                    columns.append((vector, None))
+    def _positions_of(self, tokens: Counter[str]) -> dict[str, int]:
+        """The position masks, made for those of `tokens` the reference has (a candidate shares
+        few of a reference's words: most masks are never needed)."""
+        positions, codes, layout = self._positions, self._codes, self._layout
+        for token in tokens.keys() - positions.keys():
+            code = codes.get(token)
+            if code is None:
                 continue
+            mask = 0
+            if isinstance(layout, str):
+                index = layout.find(code)
+                while index >= 0:
+                    mask |= 1 << index
+                    index = layout.find(code, index + 1)
+            else:
+                for index, symbol in enumerate(layout):
+                    if symbol == code:
+                        mask |= 1 << index
+            positions[token] = mask
+        return positions
+
+    def _union(self, candidates: Sequence[Sequence[str]], positions: dict[str, int]) -> int:
+        """Mask of the reference positions that rouge-score's LCS of each reference sentence with
+        each of `candidates` matches. Candidate k works on its own copy of the reference layout,
+        bits [k * width, (k + 1) * width) of one integer, so all of them advance together; the
+        shorter ones are padded at the front with tokens that match nothing (in the backtrack
+        they come last, where they change nothing)."""
+        width, count = self._width, len(candidates)
+        comb = sum(1 << (k * width) for k in range(count))  # x * comb: a copy of x in every block
+        all_bits = self._all * comb
+        steps_total = max(map(len, candidates))
+        columns = [
+            [0] * (steps_total - len(sentence)) + list(map(lshift, map(positions.get, sentence, repeat(0)), repeat(k * width)))
+            for k, sentence in enumerate(candidates)
+        ]
+        matches_by_step = list(map(sum, zip(*columns)))  # each step's match masks, all blocks (disjoint: sum = or)
+
+        # Forward: the bit-parallel LCS vector of every block after each step
+        vector = all_bits
+        vectors = []
+        for matches in matches_by_step:
             matches &= vector
             vector = ((vector + matches) | (vector - matches)) & all_bits
-            columns.append((vector, token))
+            vectors.append(vector)
 
-        # Backtrack, every reference sentence at once, on bit-reversed masks: `allowed` holds,
-        # per sentence, the rows the walk may still visit (all of them at first).
-        guards_above, lowest, nbytes = self._guards_above, self._lowest, self._nbytes
-        from_bytes, reversed_byte = int.from_bytes, _REVERSED_BYTE
-        allowed = self._all_reversed
-        union = steps = 0
-        last_vector = None
-        for vector, token in reversed(columns):
-            if vector is not last_vector:
-                # The vector's zero bits are the rows where this column steps up; reversed inline
-                # (this loop is the hot path)
-                steps = from_bytes((all_bits ^ vector).to_bytes(nbytes, "little").translate(reversed_byte), "big")
-                last_vector = vector
-            if token is None:
-                guarded = (steps & allowed) | guards_above  # each guard stops the borrow below it
-                allowed = guards_above - (guarded & ~(guarded - lowest))  # down to the highest step row
-                continue
-            matching = reversed_positions.get(token)
-            if matching is None:
-                matching = from_bytes(positions[token].to_bytes(nbytes, "little").translate(reversed_byte), "big")
-                reversed_positions[token] = matching
-            guarded = ((steps | matching) & allowed) | guards_above
+        # Backtrack on bit-reversed masks (reversed inline: this loop is the hot path). Per
+        # sentence of every block, `allowed` holds the rows the walk may still visit (all of them
+        # at first); above each sentence sits a guard bit (the previous sentence's guard; the first
+        # of all gets one past the top).
+        nbytes, reversed_byte, from_bytes = max(1, (count * width + 7) // 8), _REVERSED_BYTE, int.from_bytes
+        guards = self._guards * comb
+        guards_above = from_bytes((guards ^ (1 << (count * width - 1))).to_bytes(nbytes, "little").translate(reversed_byte), "big")
+        guards_above |= 1 << (8 * nbytes)
+        lowest = from_bytes((guards >> 1).to_bytes(nbytes, "little").translate(reversed_byte), "big")  # last tokens
+        allowed = from_bytes(all_bits.to_bytes(nbytes, "little").translate(reversed_byte), "big")
+        union = 0
+        for vector, matches in zip(reversed(vectors), reversed(matches_by_step)):
+            # the vector's zero bits: the rows where this column steps up
+            steps = from_bytes((all_bits ^ vector).to_bytes(nbytes, "little").translate(reversed_byte), "big")
+            matching = from_bytes(matches.to_bytes(nbytes, "little").translate(reversed_byte), "big") if matches else 0
+            guarded = ((steps | matching) & allowed) | guards_above  # each guard stops the borrow below it
             first = guarded & ~(guarded - lowest)  # per sentence: its lowest set bit (its guard if none)
             matched = first & matching
             union |= matched
@@ -161,4 +184,16 @@ class ReferenceIndex:
             allowed = guards_above - first - matched
             if not allowed:
                 break
-        return union
+        union = from_bytes(union.to_bytes(nbytes, "big").translate(reversed_byte), "little")
+        folded = 0
+        for k in range(count):
+            folded |= union >> (k * width)
+        return folded & self._all
+
+
+def _pairs(sequence: str | list[int]) -> Iterator[str | tuple[int, int]]:
+    """Adjacent pairs as keys: two-character strings (which, unlike tuples, the garbage collector
+    never has to visit: this runs for every token of every text), or tuples past the characters."""
+    if isinstance(sequence, str):
+        return map(add, sequence, islice(sequence, 1, None))
+    return zip(sequence, islice(sequence, 1, None))

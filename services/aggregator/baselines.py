@@ -1,0 +1,65 @@
+"""Baselines ("golden standards") and comparisons against them, over any store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.aggregator.comparison import Run, compare_runs
+from services.aggregator.store import BenchmarkRecord, BenchmarkStore
+from shared.errors import InvalidInput
+
+__all__ = ["pin_baseline", "compare", "drift_section"]
+
+
+async def pin_baseline(store: BenchmarkStore, suite: str, benchmark_id: str, models: list[str] | None = None) -> dict[str, str]:
+    """Pin a completed benchmark as the suite's baseline for its models (or the ones named)."""
+    record = await store.get_benchmark(benchmark_id)
+    if record is None:
+        raise InvalidInput(f"benchmarkId: no benchmark {benchmark_id!r}")
+    if record.status != "completed" or record.plan is None:
+        raise InvalidInput(f"benchmarkId: {benchmark_id} is {record.status}; only a completed benchmark can be a baseline")
+    unknown = sorted(set(models or []) - set(record.plan.models))
+    if unknown:
+        raise InvalidInput(f"models: {benchmark_id} did not run {', '.join(unknown)} (it ran {', '.join(record.plan.models)})")
+    pinned = {model: benchmark_id for model in (models or record.plan.models)}
+    await store.set_baseline(suite, pinned)
+    return await store.get_baseline(suite)
+
+
+async def _run(store: BenchmarkStore, benchmark_id: str) -> Run:
+    record = await store.get_benchmark(benchmark_id)
+    if record is None:
+        raise InvalidInput(f"no benchmark {benchmark_id!r}")
+    if record.status != "completed":
+        raise InvalidInput(f"{benchmark_id} is {record.status}: only completed benchmarks can be compared")
+    return record, await store.load_scores(benchmark_id)
+
+
+async def compare(
+    store: BenchmarkStore, benchmark_id: str, against: str = "baseline", *, tolerance: float = 0.0, seed: int = 0
+) -> dict[str, Any]:
+    """Compare a completed benchmark with its suite's baseline, or with another benchmark id."""
+    current = await _run(store, benchmark_id)
+    record = current[0]
+    if against == "baseline":
+        pinned = await store.get_baseline(record.suite)
+        if not pinned:
+            raise InvalidInput(f"suite {record.suite!r} has no baseline (pin one with `benchmarks baseline set`)")
+    else:
+        pinned = {model: against for model in (record.plan.models if record.plan else [])}
+    runs = {benchmark_id_: await _run(store, benchmark_id_) for benchmark_id_ in set(pinned.values())}
+    return compare_runs(current, {model: runs[bid] for model, bid in pinned.items()}, tolerance=tolerance, seed=seed)
+
+
+async def drift_section(store: BenchmarkStore, record: BenchmarkRecord, run: Run, *, seed: int) -> dict[str, Any] | None:
+    """The `drift` section of a newly completed benchmark whose suite has a baseline."""
+    pinned = {model: bid for model, bid in (await store.get_baseline(record.suite)).items() if bid != record.benchmark_id}
+    if not pinned:
+        return None
+    runs = {}
+    for benchmark_id in set(pinned.values()):
+        try:
+            runs[benchmark_id] = await _run(store, benchmark_id)
+        except InvalidInput:
+            return None  # the pinned baseline is gone: report without drift rather than fail
+    return compare_runs(run, {model: runs[bid] for model, bid in pinned.items()}, seed=seed)

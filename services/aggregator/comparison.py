@@ -1,0 +1,82 @@
+"""Comparing a benchmark with a baseline (or any other run), cell by cell, and saying when not.
+
+A comparison is valid only on the same dataset digest and the same metric configuration; cells
+that differ are refused with the reason, the rest are compared with services.aggregator.drift.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from services.aggregator.drift import adjust_and_decide, compare_cell
+from services.aggregator.report import ScoredSample
+from services.aggregator.store import BenchmarkRecord
+from services.scorer.metrics.registry import METRICS
+
+__all__ = ["Run", "compare_runs"]
+
+Run = tuple[BenchmarkRecord, Sequence[ScoredSample]]
+
+
+def _values(scored: Sequence[ScoredSample]) -> dict[tuple[str, str, str], dict[str, float]]:
+    cells: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+    for row in scored:
+        for metric, value in row.score.scores.items():
+            cells[(row.model, row.task, metric)][row.score.sample_id] = value
+    return cells
+
+
+def compare_runs(
+    current: Run, baselines: Mapping[str, Run], *, tolerance: float = 0.0, seed: int = 0
+) -> dict[str, Any]:
+    """Compare every model of `current` with the run `baselines` names for it."""
+    record, scored = current
+    if record.plan is None:
+        raise ValueError(f"{record.benchmark_id} has no plan yet: nothing to compare")
+    now = _values(scored)
+    cells, refused = [], []
+    for model in record.plan.models:
+        if model not in baselines:
+            refused.append({"model": model, "task": None, "reason": "no baseline for this model"})
+            continue
+        base_record, base_scored = baselines[model]
+        base_tasks = {task.name: task for task in (base_record.plan.tasks if base_record.plan else [])}
+        before = _values(base_scored)
+        for task in record.plan.tasks:
+            reason = _why_not_comparable(task, base_tasks.get(task.name), base_record.benchmark_id)
+            if reason:
+                refused.append({"model": model, "task": task.name, "reason": reason})
+                continue
+            for metric in task.metrics:
+                values = [*now[(model, task.name, metric)].values(), *before[(model, task.name, metric)].values()]
+                cells.append(
+                    compare_cell(
+                        model=model, task=task.name, metric=metric,
+                        baseline=before[(model, task.name, metric)], current=now[(model, task.name, metric)],
+                        tolerance=tolerance, seed=seed,
+                        binary=set(values) <= {0.0, 1.0} or set(values) <= {0.0, 100.0},
+                    )
+                )
+    decided = adjust_and_decide(cells, {name: metric.higher_is_better for name, metric in METRICS.items()})
+    return {
+        "benchmarkId": record.benchmark_id,
+        "against": {model: run[0].benchmark_id for model, run in baselines.items()},
+        "regressed": any(cell.verdict == "regressed" for cell in decided),
+        "cells": [cell.to_json() for cell in decided],
+        "refused": refused,
+    }
+
+
+def _why_not_comparable(task: Any, baseline_task: Any, baseline_id: str) -> str | None:
+    if baseline_task is None:
+        return f"{baseline_id} has no task {task.name!r}"
+    if baseline_task.dataset_digest != task.dataset_digest:
+        return (
+            f"different data: dataset digest {task.dataset_digest[:19]} here, {baseline_task.dataset_digest[:19]}"
+            f" in {baseline_id}"
+        )
+    if baseline_task.metrics != task.metrics:
+        return f"different metrics: {', '.join(task.metrics)} here, {', '.join(baseline_task.metrics)} in {baseline_id}"
+    return None
