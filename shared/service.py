@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from shared.messaging import Topics
 from shared.settings import Settings
@@ -50,10 +51,12 @@ def worker_app(
     settings: Settings,
     *,
     readiness: Sequence[tuple[str, Check]] = (),
+    registry: CollectorRegistry | None = None,
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> AsgiFastStream:
-    """A FastStream app served over ASGI: /healthz (alive) and /readyz (Kafka and deps answer)."""
+    """A FastStream app served over ASGI: /healthz (alive), /readyz (Kafka and deps answer) and,
+    given a registry, /metrics for Prometheus."""
 
     @get(include_in_schema=False)
     async def healthz(scope) -> AsgiResponse:  # noqa: ANN001 - ASGI scope
@@ -78,9 +81,18 @@ def worker_app(
         except KafkaError as exc:
             raise SystemExit(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
 
+    routes = [("/healthz", healthz), ("/readyz", readyz)]
+    if registry is not None:
+
+        @get(include_in_schema=False)
+        async def metrics(scope) -> AsgiResponse:  # noqa: ANN001
+            return AsgiResponse(generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST})
+
+        routes.append(("/metrics", metrics))
+
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/healthz", healthz), ("/readyz", readyz)],
+        asgi_routes=routes,
         on_startup=[create_topics, *on_startup],
         on_shutdown=list(on_shutdown),
         logger=log,

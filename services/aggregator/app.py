@@ -6,6 +6,7 @@ from faststream.asgi import AsgiFastStream
 
 from services.aggregator.handlers import AggregatorHandlers
 from services.aggregator.mongo_store import MongoStore
+from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
 from shared.events import BenchmarkPlanned, SampleScores
 from shared.messaging import Topics, create_broker, subscribe
@@ -14,12 +15,16 @@ from shared.settings import Settings
 
 __all__ = ["create_app"]
 
+REBUILD_FROM = 1000
+"""Newest benchmarks read at start-up to rebuild the gauges (each suite's latest among them)."""
+
 
 def create_app(settings: Settings | None = None) -> AsgiFastStream:
     settings = settings or Settings()
     broker = create_broker(settings, client_id="benchmarks-aggregator")
     names = Topics(settings)
-    handlers = AggregatorHandlers(settings)
+    telemetry = AggregatorTelemetry()
+    handlers = AggregatorHandlers(settings, telemetry=telemetry)
     opened: list[MongoStore] = []
 
     async def open_store() -> None:
@@ -27,6 +32,8 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         store = await MongoStore.connect(settings)
         opened.append(store)
         handlers.attach(store)
+        # gauges show each suite's latest run: rebuilt from the store, so every replica agrees
+        telemetry.rebuild(await store.list_benchmarks(limit=REBUILD_FROM))
 
     async def close_store() -> None:
         for store in opened:
@@ -48,5 +55,6 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         event_type=SampleScores, handler=handlers.on_sample_scores, service="aggregator",
     )
     return worker_app(
-        broker, settings, readiness=[("mongodb", mongo_ready)], on_startup=[open_store], on_shutdown=[close_store]
+        broker, settings, readiness=[("mongodb", mongo_ready)], registry=telemetry.registry,
+        on_startup=[open_store], on_shutdown=[close_store],
     )

@@ -8,6 +8,7 @@ shard was delivered.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from services.aggregator.baselines import drift_section
 from services.aggregator.report import build_report
@@ -24,10 +25,12 @@ async def complete_if_done(
     scored: int | None = None,
     bootstrap_seed: int,
     bootstrap_resamples: int,
+    on_completed: Callable[[BenchmarkRecord], None] | None = None,
 ) -> BenchmarkRecord | None:
     """Build and store the report once every planned sample is scored.
 
     `scored` is the caller's count of stored scores, if it keeps one (else the store counts).
+    `on_completed` hears of the completion when it happens here (not when it had happened before).
     Returns the record when the benchmark is finished (now or before: completed or failed), so
     the caller can announce it; None while samples are still missing.
     """
@@ -55,6 +58,8 @@ async def complete_if_done(
     if drift is not None:
         report["drift"] = drift
     await store.complete(benchmark_id, report)
+    if on_completed is not None:
+        on_completed(finished)
     return finished
 
 

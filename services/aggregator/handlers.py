@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 from services.aggregator.completion import complete_if_done, completion_event
 from services.aggregator.store import BenchmarkStore
+from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
 from shared.events import BenchmarkPlanned, SampleScores
 from shared.messaging import Outgoing
@@ -23,9 +24,12 @@ class AggregatorHandlers:
     memory, seeded with a real count the first time it sees a benchmark (after a start or a
     rebalance): completion never depends on a counter in a shared document."""
 
-    def __init__(self, settings: Settings, store: BenchmarkStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: BenchmarkStore | None = None, telemetry: AggregatorTelemetry | None = None
+    ) -> None:
         self._settings = settings
         self._open_store = store
+        self._telemetry = telemetry or AggregatorTelemetry()
         self._tally: OrderedDict[str, int] = OrderedDict()
 
     def attach(self, store: BenchmarkStore) -> None:
@@ -42,6 +46,7 @@ class AggregatorHandlers:
         await self._store.save_plan(plan)
         if plan.error is not None:
             await self._store.fail(plan.benchmark_id, f"planning failed: {plan.error}")
+            self._telemetry.benchmarks.labels(status="failed").inc()
         return await self._announce_if_done(plan.benchmark_id)
 
     async def on_sample_scores(self, scores: SampleScores) -> list[Outgoing]:
@@ -63,6 +68,7 @@ class AggregatorHandlers:
             self._store,
             benchmark_id,
             scored=scored,
+            on_completed=self._telemetry.observe_completion,
             bootstrap_seed=self._settings.bootstrap_seed,
             bootstrap_resamples=self._settings.bootstrap_resamples,
         )

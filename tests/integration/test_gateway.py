@@ -109,8 +109,9 @@ def _submit_three_and_list(api: httpx.Client) -> list[str]:
 
 
 async def test_baselines_and_comparisons_over_http(services: Services, kafka: Kafka) -> None:
-    for name in ("runner", "scorer", "aggregator"):
+    for name in ("runner", "scorer"):
         services.start(name)
+    aggregator = services.start("aggregator")
     gateway = services.start("gateway")
     with httpx.Client(base_url=gateway.url, timeout=30) as api:
         first, second = (_run_to_completion(api) for _ in range(2))
@@ -132,6 +133,18 @@ async def test_baselines_and_comparisons_over_http(services: Services, kafka: Ka
         assert report["drift"]["against"] == {"lead": first, "extractive": first}
     completed = await kafka.read(topics.BENCHMARKS_COMPLETED, count=3)
     assert [c.get("drift") is not None for c in completed] == [False, False, True]
+
+    cell = 'suite="quickstart",task="question-answering"'
+    metrics = httpx.get(f"{aggregator.url}/metrics").text
+    assert 'benchmarks_total{status="completed"} 3.0' in metrics
+    assert f'benchmark_drift_detected{{metric="f1-score",model="lead",{cell}}} 0.0' in metrics
+    assert f'benchmark_metric_delta{{metric="f1-score",model="lead",{cell}}} 0.0' in metrics
+    assert 'benchmark_last_completed_timestamp_seconds{model="lead",suite="quickstart"}' in metrics
+    # a new aggregator replica rebuilds the gauges from the store
+    replica = services.start("aggregator", replica=1)
+    rebuilt = httpx.get(f"{replica.url}/metrics").text
+    gauges = [line for line in metrics.splitlines() if line.startswith(("benchmark_metric_", "benchmark_drift_"))]
+    assert gauges and all(line in rebuilt for line in gauges)
 
 
 def _run_to_completion(api: httpx.Client) -> str:

@@ -131,3 +131,18 @@ def test_results_do_not_depend_on_the_caches() -> None:
     rouge.clear_caches()
     cold = [rouge.rouge_scores(p, [r]) for p, r in pairs]
     assert warm == cold
+
+
+def test_scorer_matches_rouge_score_when_tokens_outnumber_the_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reference with more distinct tokens than Unicode has characters (a million words) is
+    # encoded as lists of ints instead; the same numbers must come out. Lowering the limit
+    # exercises that path on ordinary texts.
+    from services.scorer.metrics import rouge_index
+
+    monkeypatch.setattr(rouge_index, "_SYMBOLS", 3)
+    rouge.clear_caches()
+    rng = random.Random(99)
+    for _ in range(300):
+        prediction = _random_text(rng, small_alphabet=rng.random() < 0.5)
+        _assert_same(prediction, [_random_text(rng, small_alphabet=False)], stemming=True)
+    rouge.clear_caches()

@@ -59,7 +59,9 @@ class Overlaps(NamedTuple):
 class ReferenceIndex:
     """One reference (its tokenized sentences), prepared for comparing any candidate with it."""
 
-    __slots__ = ("_all", "_bigrams", "_codes", "_encoded", "_guards", "_join", "_layout", "_positions", "_width")
+    __slots__ = (
+        "_all", "_bigrams", "_codes", "_encoded", "_guards", "_join", "_layout", "_positions", "_tokens", "_width",
+    )  # fmt: skip
 
     def __init__(self, sentences: Sequence[Sequence[str]]) -> None:
         sentences = [sentence for sentence in sentences if sentence]  # one without tokens matches nothing
@@ -71,6 +73,7 @@ class ReferenceIndex:
         else:
             symbols, self._join = iter(range(len(distinct) + 2)), list
         self._codes = dict(zip(chain(distinct, [None]), symbols))
+        self._tokens = list(distinct)  # symbol -> token, for lists (there, symbols are ints)
         guard = next(symbols)
         encoded = [self._join(map(self._codes.__getitem__, sentence)) for sentence in sentences]
         self._encoded = self._join(chain.from_iterable(encoded))
@@ -87,6 +90,11 @@ class ReferenceIndex:
         self._all = all_bits
         self._guards = guards
         self._positions: dict[str, int] = {}  # token -> mask of its positions, made when first needed
+        if not isinstance(self._layout, str):  # no str.find on lists: make them all in one pass
+            for offset, symbol in enumerate(self._layout):
+                if symbol != guard:
+                    token = self._tokens[symbol]
+                    self._positions[token] = self._positions.get(token, 0) | 1 << offset
 
     def compare(
         self, sentences: Sequence[Sequence[str]], tokens: Sequence[str], counts: Counter[str], *, union_lcs: bool
@@ -95,7 +103,8 @@ class ReferenceIndex:
         their counts; `union_lcs` also computes ROUGE-Lsum's hits."""
         positions = self._positions_of(counts)
         common = counts.keys() & positions.keys()
-        unigrams = sum(map(min, map(int.bit_count, map(positions.__getitem__, common)), map(counts.__getitem__, common)))
+        in_reference = map(int.bit_count, map(positions.__getitem__, common))
+        unigrams = sum(map(min, in_reference, map(counts.__getitem__, common)))
         encoded = self._join(map(self._codes.get, tokens, repeat(self._codes[None])))
         bigrams = Counter(_pairs(encoded))
         shared = bigrams.keys() & self._bigrams.keys()
@@ -121,18 +130,13 @@ class ReferenceIndex:
         positions, codes, layout = self._positions, self._codes, self._layout
         for token in tokens.keys() - positions.keys():
             code = codes.get(token)
-            if code is None:
-                continue
+            if code is None or not isinstance(layout, str):
+                continue  # the reference lacks it (lists had all their masks made at once)
             mask = 0
-            if isinstance(layout, str):
-                index = layout.find(code)
-                while index >= 0:
-                    mask |= 1 << index
-                    index = layout.find(code, index + 1)
-            else:
-                for index, symbol in enumerate(layout):
-                    if symbol == code:
-                        mask |= 1 << index
+            index = layout.find(code)
+            while index >= 0:
+                mask |= 1 << index
+                index = layout.find(code, index + 1)
             positions[token] = mask
         return positions
 
@@ -147,7 +151,8 @@ class ReferenceIndex:
         all_bits = self._all * comb
         steps_total = max(map(len, candidates))
         columns = [
-            [0] * (steps_total - len(sentence)) + list(map(lshift, map(positions.get, sentence, repeat(0)), repeat(k * width)))
+            [0] * (steps_total - len(sentence))
+            + list(map(lshift, map(positions.get, sentence, repeat(0)), repeat(k * width)))
             for k, sentence in enumerate(candidates)
         ]
         matches_by_step = list(map(sum, zip(*columns)))  # each step's match masks, all blocks (disjoint: sum = or)
@@ -164,12 +169,12 @@ class ReferenceIndex:
         # sentence of every block, `allowed` holds the rows the walk may still visit (all of them
         # at first); above each sentence sits a guard bit (the previous sentence's guard; the first
         # of all gets one past the top).
-        nbytes, reversed_byte, from_bytes = max(1, (count * width + 7) // 8), _REVERSED_BYTE, int.from_bytes
+        nbytes = max(1, (count * width + 7) // 8)
         guards = self._guards * comb
-        guards_above = from_bytes((guards ^ (1 << (count * width - 1))).to_bytes(nbytes, "little").translate(reversed_byte), "big")
-        guards_above |= 1 << (8 * nbytes)
-        lowest = from_bytes((guards >> 1).to_bytes(nbytes, "little").translate(reversed_byte), "big")  # last tokens
-        allowed = from_bytes(all_bits.to_bytes(nbytes, "little").translate(reversed_byte), "big")
+        guards_above = _reverse(guards ^ (1 << (count * width - 1)), nbytes) | 1 << (8 * nbytes)
+        lowest = _reverse(guards >> 1, nbytes)  # each sentence's last token
+        allowed = _reverse(all_bits, nbytes)
+        reversed_byte, from_bytes = _REVERSED_BYTE, int.from_bytes
         union = 0
         for vector, matches in zip(reversed(vectors), reversed(matches_by_step)):
             # the vector's zero bits: the rows where this column steps up
@@ -184,11 +189,16 @@ class ReferenceIndex:
             allowed = guards_above - first - matched
             if not allowed:
                 break
-        union = from_bytes(union.to_bytes(nbytes, "big").translate(reversed_byte), "little")
+        union = _reverse(union, nbytes)
         folded = 0
         for k in range(count):
             folded |= union >> (k * width)
         return folded & self._all
+
+
+def _reverse(mask: int, nbytes: int) -> int:
+    """`mask`'s lowest 8 * nbytes bits in reverse order."""
+    return int.from_bytes(mask.to_bytes(nbytes, "little").translate(_REVERSED_BYTE), "big")
 
 
 def _pairs(sequence: str | list[int]) -> Iterator[str | tuple[int, int]]:

@@ -1,0 +1,82 @@
+"""The aggregator's Prometheus metrics (DESIGN.md, "Prometheus"), on an explicit registry.
+
+Gauges describe each suite's latest completed benchmark, so they are rebuilt from the store at
+start-up and any aggregator replica tells the truth. Labels are bounded: suite, model, task,
+metric, status, outcome; never a benchmark or sample id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.aggregator.store import BenchmarkRecord
+
+__all__ = ["AggregatorTelemetry", "CELL_LABELS"]
+
+CELL_LABELS = ("suite", "model", "task", "metric")
+
+
+class AggregatorTelemetry:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.value = Gauge("benchmark_metric_value", "Latest value of a metric (mean over samples)", CELL_LABELS, registry=r)
+        self.baseline = Gauge("benchmark_metric_baseline", "The suite baseline's value of the metric", CELL_LABELS, registry=r)
+        self.delta = Gauge("benchmark_metric_delta", "Latest value minus baseline, over shared samples", CELL_LABELS, registry=r)
+        self.drift = Gauge("benchmark_drift_detected", "1 when the latest run significantly regressed", CELL_LABELS, registry=r)
+        self.p_value = Gauge("benchmark_drift_p_value", "Adjusted p-value of the latest comparison", CELL_LABELS, registry=r)
+        self.last_completed = Gauge(
+            "benchmark_last_completed_timestamp_seconds", "When the suite's latest benchmark completed",
+            ("suite", "model"), registry=r,
+        )
+        self.benchmarks = Counter("benchmarks_total", "Benchmarks finished, by status", ("status",), registry=r)
+        self.samples = Counter("benchmark_samples_total", "Samples scored, by outcome", ("outcome",), registry=r)
+        self.latency = Histogram(
+            "benchmark_model_request_latency_seconds", "Model request latency per sample", ("model",), registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+
+    def observe_completion(self, record: BenchmarkRecord) -> None:
+        """Count a newly finished benchmark and show it in the gauges."""
+        self.benchmarks.labels(status=record.status).inc()
+        for cell in (record.report or {}).get("details", []):
+            self.samples.labels(outcome="error").inc(cell.get("errors", 0))
+            self.samples.labels(outcome="ok").inc(cell.get("samples", 0) - cell.get("errors", 0))
+            p50 = (cell.get("latencyMs") or {}).get("p50")
+            if p50 is not None:  # per-sample latencies stay in the store: observe the cell's median
+                self.latency.labels(model=cell["model"]).observe(p50 / 1000)
+        self.show(record)
+
+    def show(self, record: BenchmarkRecord) -> None:
+        """Set the gauges of the record's suite from its report (the latest run wins)."""
+        report: dict[str, Any] = record.report or {}
+        if record.status != "completed" or not report:
+            return
+        suite = record.suite
+        for row in report.get("results", []):
+            model = row["model"]
+            self.last_completed.labels(suite=suite, model=model).set(record.updated_at.timestamp())
+            for task, metrics in row.items():
+                if task == "model" or not isinstance(metrics, dict):
+                    continue
+                for metric, value in metrics.items():
+                    if value is not None:
+                        self.value.labels(suite=suite, model=model, task=task, metric=metric).set(value)
+        for cell in (report.get("drift") or {}).get("cells", []):
+            labels = {"suite": suite, "model": cell["model"], "task": cell["task"], "metric": cell["metric"]}
+            self.baseline.labels(**labels).set(cell["baseline"])
+            self.delta.labels(**labels).set(cell["delta"])
+            self.drift.labels(**labels).set(1.0 if cell["verdict"] == "regressed" else 0.0)
+            self.p_value.labels(**labels).set(cell["pAdjusted"])
+
+    def rebuild(self, records: Iterable[BenchmarkRecord]) -> int:
+        """Show each suite's latest completed benchmark; `records` newest first. Returns suites shown."""
+        seen: set[str] = set()
+        for record in records:
+            if record.status == "completed" and record.suite not in seen:
+                seen.add(record.suite)
+                self.show(record)
+        return len(seen)
