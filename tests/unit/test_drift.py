@@ -103,3 +103,47 @@ def test_only_shared_samples_are_compared() -> None:
     with pytest.raises(ValueError, match="share no sample"):
         compare_cell(model="m", task="t", metric="f1-score", baseline={"a": 1.0}, current={"c": 1.0},
                      tolerance=0, binary=False, seed=0)
+
+
+def _simulated_pair(rng: np.random.Generator, n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample difficulty plus run noise: the same distribution for both runs, but `shift`."""
+    difficulty = rng.uniform(0.2, 0.8, n)
+    return difficulty + rng.normal(0, 0.1, n), difficulty + shift + rng.normal(0, 0.1, n)
+
+
+def test_false_alarm_rate_under_no_change_is_at_most_alpha() -> None:
+    rng = np.random.default_rng(2024)
+    alarms = 0
+    for trial in range(500):
+        baseline, current = _simulated_pair(rng, 100, 0.0)
+        [cell] = adjust_and_decide([_cell_seeded(baseline, current, trial)], {})
+        alarms += cell.verdict != "unchanged"
+    assert alarms / 500 <= 0.05
+
+
+def test_a_drop_of_three_standard_errors_is_flagged_at_least_90_percent_of_the_time() -> None:
+    rng = np.random.default_rng(99)
+    flagged = 0
+    for trial in range(200):
+        baseline, noise_only = _simulated_pair(rng, 100, 0.0)
+        # the standard error a report shows beside the baseline's value
+        standard_error = float(baseline.std(ddof=1)) / np.sqrt(100)
+        current = noise_only - 3 * standard_error
+        [cell] = adjust_and_decide([_cell_seeded(baseline, current, trial)], {})
+        flagged += cell.verdict == "regressed"
+    assert flagged / 200 >= 0.9
+
+
+def test_ten_thousand_paired_samples_compare_in_well_under_a_second() -> None:
+    import time
+
+    rng = np.random.default_rng(0)
+    baseline, current = _simulated_pair(rng, 10_000, -0.01)
+    started = time.perf_counter()
+    cell = _cell_seeded(baseline, current, 0)
+    assert time.perf_counter() - started < 1.0 and cell.samples == 10_000
+
+
+def _cell_seeded(baseline: np.ndarray, current: np.ndarray, seed: int):
+    return compare_cell(model="m", task="t", metric="rouge-1", baseline=_scores(baseline), current=_scores(current),
+                        tolerance=0.0, binary=False, seed=seed)
