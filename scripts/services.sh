@@ -3,7 +3,8 @@
 # for integration tests and development. No Docker: Kafka jars come from Maven
 # Central, FerretDB is built with Go from the Go module proxy; both are cached.
 #
-#   scripts/services.sh up       install if needed, start, wait until healthy; prints the
+#   scripts/services.sh up       install if needed (and Debian's prometheus package, for the
+#                                alerting tests), start, wait until healthy; prints the
 #                                export lines on stdout, so `eval "$(scripts/services.sh up)"` works
 #   scripts/services.sh down     stop both, delete their data (next `up` starts empty)
 #   scripts/services.sh status   show what runs (exit 0 only if both are healthy)
@@ -240,10 +241,23 @@ lock() { # serialise up/down of the same state dir (e.g. parallel CI jobs)
   : >"$STATE/health.log"
 }
 
+# Prometheus and promtool (Debian's package): the alerting tests start their own Prometheus,
+# scraping an aggregator on a port of their choosing, so here it is only installed.
+ensure_prometheus() {
+  command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
+  [[ $(id -u) -eq 0 ]] || die "prometheus/promtool not found: install Debian's 'prometheus' package (needs root)"
+  log "installing Debian's prometheus package (prometheus + promtool)..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends prometheus >&2 ||
+    { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends prometheus >&2; } ||
+    die "apt-get install prometheus failed"
+}
+
 cmd_up() {
   lock
   local started=0 kown=no mown=no
   SECONDS=0
+  ensure_prometheus
   if [[ -n $EXT_KAFKA ]]; then
     log "BENCH_KAFKA_BOOTSTRAP=$EXT_KAFKA given: not starting Kafka, only waiting for it"
   elif live_pid kafka >/dev/null; then

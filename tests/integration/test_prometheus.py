@@ -1,0 +1,113 @@
+"""A real Prometheus scrapes the aggregator: a degraded run flips benchmark_drift_detected to 1,
+and the alert rules pass promtool. Prometheus comes from Debian's package (scripts/services.sh)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes.model_server import FakeModelServer
+from tests.integration.conftest import Services, free_port
+
+pytestmark = pytest.mark.integration
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found: scripts/services.sh up installs Debian's prometheus package", pytrace=False)
+    return path
+
+
+def test_alert_rules_pass_promtool() -> None:
+    checked = subprocess.run([_binary("promtool"), "check", "rules", str(DEPLOY / "prometheus/alerts.yml")],
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 3 rules found" in checked.stdout
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """(config file to fill in, URL): started by the test once it knows what to scrape."""
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    process: list[subprocess.Popen] = []
+    log = (tmp_path / "prometheus.log").open("wb")
+    url = f"http://127.0.0.1:{port}"
+
+    def start(target: str) -> None:
+        shutil.copy(DEPLOY / "prometheus/alerts.yml", tmp_path / "alerts.yml")
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [alerts.yml]\n"
+            f"scrape_configs:\n  - job_name: aggregator\n    static_configs: [{{targets: ['{target}']}}]\n"
+        )
+        process.append(subprocess.Popen(
+            [_binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        ))
+
+    yield start, url  # type: ignore[misc]
+    for p in process:
+        p.terminate()
+        p.wait(timeout=30)
+    log.close()
+
+
+def _query(url: str, expression: str) -> list[dict]:
+    response = httpx.get(f"{url}/api/v1/query", params={"query": expression}, timeout=10)
+    response.raise_for_status()
+    return response.json()["data"]["result"]
+
+
+def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services, prometheus) -> None:  # noqa: ANN001
+    start_prometheus, prometheus_url = prometheus
+    for name in ("runner", "scorer"):
+        services.start(name)
+    aggregator = services.start("aggregator")
+    gateway = services.start("gateway")
+    start_prometheus(aggregator.url.removeprefix("http://"))
+
+    records = [{"id": f"q{i}", "question": f"city number {i}", "answers": [f"Question: city number {i}"]} for i in range(40)]
+    with FakeModelServer() as model, httpx.Client(base_url=gateway.url, timeout=30) as api:
+        spec = {
+            "name": "nightly qa", "suite": "nightly",
+            "models": [{"name": "prod-llm", "provider": "openai", "baseUrl": f"{model.url}/v1"}],
+            "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records},
+                       "prompt": {"template": "Question: {question}\nAnswer:"}}],
+        }
+        good = _run(api, spec)
+        assert api.put("/v1/suites/nightly/baseline", json={"benchmarkId": good}).status_code == 200
+        model.configure(reply_mode="fixed", fixed_reply="I do not know")  # the deployment got worse
+        worse = _run(api, spec)
+        assert api.get(f"/v1/benchmarks/{worse}").json()["drift"]["regressed"] is True
+
+    deadline = time.monotonic() + 60
+    flagged: list[dict] = []
+    while time.monotonic() < deadline and not flagged:
+        try:
+            flagged = _query(prometheus_url, 'benchmark_drift_detected{suite="nightly",model="prod-llm"} == 1')
+        except httpx.HTTPError:
+            pass  # Prometheus still starting
+        time.sleep(1)
+    assert {r["metric"]["metric"] for r in flagged} == {"exact-match", "f1-score"}
+    delta = _query(prometheus_url, 'benchmark_metric_delta{suite="nightly",metric="exact-match"}')
+    assert float(delta[0]["value"][1]) == -100.0
+
+
+def _run(api: httpx.Client, spec: dict) -> str:
+    benchmark_id = api.post("/v1/benchmarks", json=spec).json()["benchmarkId"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if api.get(f"/v1/benchmarks/{benchmark_id}").json()["status"] == "completed":
+            return benchmark_id
+        time.sleep(0.2)
+    raise AssertionError(f"{benchmark_id} did not complete")
