@@ -324,7 +324,7 @@ def baseline_show(suite: Annotated[str, typer.Argument(metavar="SUITE")], store:
 def compare(
     benchmark_id: Annotated[str, typer.Argument(metavar="ID")],
     other: Annotated[str | None, typer.Argument(metavar="OTHER", help="Another benchmark id [default: the suite's baseline].")] = None,
-    tolerance: Annotated[float, typer.Option(min=0.0, help="Smallest |delta| that counts as a change.")] = 0.0,
+    tolerance: Annotated[float | None, typer.Option(min=0.0, help="Smallest |delta| that counts as a change [default: the spec's tolerances].")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -257,6 +257,22 @@ class BenchmarkSpec(SpecModel):
     """A recurring benchmark's name; defaults to the benchmark's name."""
     models: list[ModelConfig] = Field(min_length=1)
     tasks: list[TaskSpec] = Field(min_length=1)
+    tolerances: dict[str, float] = Field(default_factory=dict)
+    """Per metric, the smallest |change| (on the metric's scale) that counts as drift; 0 otherwise."""
+
+    @field_validator("tolerances")
+    @classmethod
+    def _known_tolerance_metrics(cls, tolerances: dict[str, float]) -> dict[str, float]:
+        from services.scorer.metrics.registry import get_metric  # lazy: keeps shared free of scorer imports
+
+        for name, value in tolerances.items():
+            try:
+                get_metric(name)
+            except UnknownMetric as exc:
+                raise ValueError(str(exc)) from None
+            if value < 0:
+                raise ValueError(f"{name}: a tolerance cannot be negative")
+        return tolerances
 
     @model_validator(mode="after")
     def _unique_names(self) -> BenchmarkSpec:

@@ -36,7 +36,7 @@ async def _run(store: BenchmarkStore, benchmark_id: str) -> Run:
 
 
 async def compare(
-    store: BenchmarkStore, benchmark_id: str, against: str = "baseline", *, tolerance: float = 0.0, seed: int = 0
+    store: BenchmarkStore, benchmark_id: str, against: str = "baseline", *, tolerance: float | None = None, seed: int = 0
 ) -> dict[str, Any]:
     """Compare a completed benchmark with its suite's baseline, or with another benchmark id."""
     current = await _run(store, benchmark_id)
@@ -48,7 +48,10 @@ async def compare(
     else:
         pinned = {model: against for model in (record.plan.models if record.plan else [])}
     runs = {benchmark_id_: await _run(store, benchmark_id_) for benchmark_id_ in set(pinned.values())}
-    return compare_runs(current, {model: runs[bid] for model, bid in pinned.items()}, tolerance=tolerance, seed=seed)
+    return compare_runs(
+        current, {model: runs[bid] for model, bid in pinned.items()},
+        tolerance=tolerance, tolerances=record.spec.get("tolerances"), seed=seed,
+    )
 
 
 async def drift_section(store: BenchmarkStore, record: BenchmarkRecord, run: Run, *, seed: int) -> dict[str, Any] | None:
@@ -62,4 +65,6 @@ async def drift_section(store: BenchmarkStore, record: BenchmarkRecord, run: Run
             runs[benchmark_id] = await _run(store, benchmark_id)
         except InvalidInput:
             return None  # the pinned baseline is gone: report without drift rather than fail
-    return compare_runs(run, {model: runs[bid] for model, bid in pinned.items()}, seed=seed)
+    return compare_runs(
+        run, {model: runs[bid] for model, bid in pinned.items()}, tolerances=record.spec.get("tolerances"), seed=seed
+    )

@@ -29,9 +29,15 @@ def _values(scored: Sequence[ScoredSample]) -> dict[tuple[str, str, str], dict[s
 
 
 def compare_runs(
-    current: Run, baselines: Mapping[str, Run], *, tolerance: float = 0.0, seed: int = 0
+    current: Run,
+    baselines: Mapping[str, Run],
+    *,
+    tolerance: float | None = None,
+    tolerances: Mapping[str, float] | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Compare every model of `current` with the run `baselines` names for it."""
+    """Compare every model of `current` with the run `baselines` names for it. The tolerance of a
+    metric is `tolerance` if given, else the suite's `tolerances` for it, else 0."""
     record, scored = current
     if record.plan is None:
         raise ValueError(f"{record.benchmark_id} has no plan yet: nothing to compare")
@@ -55,7 +61,8 @@ def compare_runs(
                     compare_cell(
                         model=model, task=task.name, metric=metric,
                         baseline=before[(model, task.name, metric)], current=now[(model, task.name, metric)],
-                        tolerance=tolerance, seed=seed,
+                        tolerance=tolerance if tolerance is not None else (tolerances or {}).get(metric, 0.0),
+                        seed=seed,
                         binary=set(values) <= {0.0, 1.0} or set(values) <= {0.0, 100.0},
                     )
                 )

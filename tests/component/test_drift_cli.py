@@ -73,3 +73,19 @@ def test_baseline_and_compare_in_the_embedded_store(tmp_path: Path) -> None:
     refused = {(r["model"], r["task"]): r["reason"] for r in third["drift"]["refused"]}
     assert refused[("lead", "question-answering")].startswith("different data: dataset digest")
     assert {c["task"] for c in third["drift"]["cells"]} == {"text-summarization"}
+
+
+def test_a_spec_tolerance_keeps_a_small_significant_change_unchanged(tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite3"
+    spec = (EXAMPLES / "quickstart.yaml").read_text().replace("data/", f"{EXAMPLES}/data/")
+    (tmp_path / "a.yaml").write_text(spec)
+    first = json.loads(_benchmarks("run", str(tmp_path / "a.yaml"), "--json", store=store).stdout)
+    _benchmarks("baseline", "set", "quickstart", first["benchmarkId"], store=store)
+    (tmp_path / "b.yaml").write_text(spec + "tolerances: {f1-score: 50.0, rouge-1: 0.01}\n")
+    second = json.loads(_benchmarks("run", str(tmp_path / "b.yaml"), "--json", store=store).stdout)
+    tolerances = {(c["model"], c["metric"]): c["tolerance"] for c in second["drift"]["cells"]}
+    assert tolerances[("lead", "f1-score")] == 50.0 and tolerances[("lead", "rouge-2")] == 0.0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(spec + "tolerances: {f1: 2}\n")
+    refused = _benchmarks("run", str(bad), store=store)
+    assert refused.returncode == 2 and "tolerances: unknown metric 'f1'" in refused.stderr

@@ -67,7 +67,7 @@ async def compare_benchmark(
     benchmark_id: str,
     gateway: GatewayDep,
     against: Annotated[str, Query(description="`baseline` (the suite's) or another benchmark id")] = "baseline",
-    tolerance: Annotated[float, Query(ge=0)] = 0.0,
+    tolerance: Annotated[float | None, Query(ge=0, description="Overrides the spec's per-metric tolerances")] = None,
 ) -> dict[str, Any]:
     """Paired comparison per model x task x metric: delta, 95% CI, adjusted p-value, verdict."""
     if await gateway.store.get_benchmark(benchmark_id) is None:
