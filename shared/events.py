@@ -79,6 +79,7 @@ class TaskPlan(WireModel):
     """sha256 over the normalised records evaluated (after mapping, limit and seed)."""
     samples: int
     metrics: list[str]
+    stemming: bool = True
 
 
 class BenchmarkRequested(Event):
@@ -143,6 +144,7 @@ class ModelOutputs(Event):
     task: str
     task_type: TaskTypeName
     metrics: list[str]
+    stemming: bool = True
     shard: int
     outputs: list[SampleOutput]
 

@@ -202,6 +202,8 @@ class TaskSpec(SpecModel):
     prompt: PromptSpec = Field(default_factory=PromptSpec)
     labels: list[str] = Field(default_factory=list)
     """Classification only: the allowed labels; derived from the dataset when empty."""
+    stemming: bool = True
+    """Porter stemming in ROUGE (rouge-score's use_stemmer); part of the metric configuration."""
 
     @field_validator("name")
     @classmethod

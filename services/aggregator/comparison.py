@@ -86,4 +86,6 @@ def _why_not_comparable(task: Any, baseline_task: Any, baseline_id: str) -> str 
         )
     if baseline_task.metrics != task.metrics:
         return f"different metrics: {', '.join(task.metrics)} here, {', '.join(baseline_task.metrics)} in {baseline_id}"
+    if baseline_task.stemming != task.stemming:
+        return f"different metric configuration: stemming {'on' if task.stemming else 'off'} here, not in {baseline_id}"
     return None

@@ -63,6 +63,7 @@ async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: i
         task=item.task.name,
         task_type=item.task.type,
         metrics=list(item.task.metrics),
+        stemming=item.task.stemming,
         shard=item.shard,
         outputs=list(outputs),
     )

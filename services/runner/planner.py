@@ -37,6 +37,7 @@ def plan_benchmark(
                 dataset_digest=dataset.digest,
                 samples=len(dataset.samples),
                 metrics=list(resolved.metrics),
+                stemming=resolved.stemming,
             )
         )
         shards = [dataset.samples[i : i + shard_size] for i in range(0, len(dataset.samples), shard_size)]

@@ -12,12 +12,12 @@ from shared.events import ModelOutputs, SampleOutput, SampleScore, SampleScores
 __all__ = ["score_outputs", "score_sample"]
 
 
-def score_sample(output: SampleOutput, metric_names: list[str]) -> SampleScore:
+def score_sample(output: SampleOutput, metric_names: list[str], *, stemming: bool = True) -> SampleScore:
     prediction = "" if output.error else output.prediction
     scores: dict[str, float] = {}
     details: dict[str, dict[str, float]] = {}
     for name in metric_names:
-        result = get_metric(name).compute(prediction, output.references)
+        result = get_metric(name, stemming=stemming).compute(prediction, output.references)
         scores[name] = result.value
         if result.details:
             details[name] = result.details
@@ -41,5 +41,5 @@ def score_outputs(outputs: ModelOutputs) -> SampleScores:
         model=outputs.model,
         task=outputs.task,
         shard=outputs.shard,
-        scores=[score_sample(output, outputs.metrics) for output in outputs.outputs],
+        scores=[score_sample(output, outputs.metrics, stemming=outputs.stemming) for output in outputs.outputs],
     )

@@ -112,3 +112,22 @@ def test_bootstrap_ci_is_reproducible_for_a_seed() -> None:
     ci = mean_with_ci(values, seed=1)
     assert ci.ci_low < ci.mean < ci.ci_high and ci.n == 200
     assert mean_with_ci([0.5], seed=0).ci_low == 0.5
+
+
+def test_the_tasks_stemming_switch_reaches_the_scorer() -> None:
+    from shared.events import ModelOutputs, SampleOutput
+
+    def rouge1(stemming: bool) -> float:
+        outputs = ModelOutputs(
+            benchmark_id="b", model="m", task="t", task_type="summarization", metrics=["rouge-1"], stemming=stemming,
+            shard=0, outputs=[SampleOutput(sample_id="1", prediction="running models", references=["runs model"], latency_ms=1)],
+        )
+        return score_outputs(outputs).scores[0].scores["rouge-1"]
+
+    assert rouge1(True) == 1.0 and rouge1(False) == 0.0
+    spec = parse_spec({"name": "s", "models": ["builtin:lead"],
+                       "tasks": [{"name": "t", "type": "summarization", "dataset": "d.jsonl", "stemming": False}]})
+    samples = tuple(Sample(id="1", inputs={"document": "A. B."}, references=["a"]) for _ in range(1))
+    plan, work = plan_benchmark(BenchmarkRequested(benchmark_id="bm_s", spec=spec),
+                                {"t": Dataset(location="d", samples=samples, digest=digest_samples(samples))}, shard_size=4)
+    assert plan.tasks[0].stemming is False and work[0].task.stemming is False

@@ -128,12 +128,15 @@ class ReferenceIndex:
         """The position masks, made for those of `tokens` the reference has (a candidate shares
         few of a reference's words: most masks are never needed)."""
         positions, codes, layout = self._positions, self._codes, self._layout
-        for token in tokens.keys() - positions.keys():
-            code = codes.get(token)
-            if code is None or not isinstance(layout, str):
-                continue  # the reference lacks it (lists had all their masks made at once)
-            mask = 0
+        if not isinstance(layout, str):
+            return positions  # lists had all their masks made at once
+        for token in (tokens.keys() & codes.keys()) - positions.keys():
+            code = codes[token]
             index = layout.find(code)
+            if layout.count(code) == 1:  # the common case: the word occurs once
+                positions[token] = 1 << index
+                continue
+            mask = 0
             while index >= 0:
                 mask |= 1 << index
                 index = layout.find(code, index + 1)
