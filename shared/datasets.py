@@ -16,6 +16,7 @@ import httpx
 
 from shared.errors import DatasetError
 from shared.events import Sample
+from shared.jsonl import json_objects, json_type
 from shared.spec import DatasetRef, TaskSpec
 from shared.task_types import TASK_TYPES, TaskType
 
@@ -59,13 +60,7 @@ def inline_records(ref: DatasetRef, *, base_dir: Path) -> DatasetRef:
     if ref.path is None:
         return ref
     location, text = read_dataset_text(ref, base_dir=base_dir)
-    records = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{location} line {line_no}: not valid JSON: {exc.msg}") from None
+    records = [record for _, _, record in json_objects(text, location=location, error=DatasetError)]
     return ref.model_copy(update={"path": None, "records": records})
 
 
@@ -109,17 +104,7 @@ def parse_records(
 
     samples: list[Sample] = []
     seen_ids: dict[str, int] = {}
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{location} {unit} {line_no}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON: {exc.msg}") from None
-        if not isinstance(record, dict):
-            raise DatasetError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
-
+    for line_no, where, record in json_objects(text, location=location, unit=unit, error=DatasetError):
         sample_id = _sample_id(record, ref.id_field, default=str(len(samples) + 1), where=where)
         if sample_id in seen_ids:
             raise DatasetError(f"{where}: field '{ref.id_field}': duplicate sample id {sample_id!r} (first on {unit} {seen_ids[sample_id]})")
@@ -166,7 +151,7 @@ def _text(record: dict, column: str, *, where: str) -> str:
         raise DatasetError(f"{where}: field '{column}': missing")
     value = record[column]
     if not isinstance(value, str):
-        raise DatasetError(f"{where}: field '{column}': expected a string, got {_json_type(value)}")
+        raise DatasetError(f"{where}: field '{column}': expected a string, got {json_type(value)}")
     return value
 
 
@@ -178,9 +163,4 @@ def _references(record: dict, column: str, *, where: str) -> list[str]:
         return [value]
     if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
         return list(value)
-    raise DatasetError(f"{where}: field '{column}': expected a string or a non-empty list of strings, got {_json_type(value)}")
-
-
-def _json_type(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
+    raise DatasetError(f"{where}: field '{column}': expected a string or a non-empty list of strings, got {json_type(value)}")

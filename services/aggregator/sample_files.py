@@ -17,6 +17,7 @@ from typing import Any
 
 from services.aggregator.report import ScoredSample
 from shared.errors import DatasetError
+from shared.jsonl import json_objects
 
 __all__ = ["Cells", "read_sample_file", "sample_lines"]
 
@@ -44,16 +45,7 @@ def read_sample_file(path: Path) -> Cells:
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
     cells: Cells = defaultdict(dict)
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path} line {line_no}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON: {exc.msg}") from None
-        if not isinstance(record, dict):
-            raise DatasetError(f"{where}: a line must be a JSON object")
+    for _, where, record in json_objects(text, location=str(path), error=DatasetError):
         sample_id = record.get("sampleId")
         if not isinstance(sample_id, str | int) or isinstance(sample_id, bool):
             raise DatasetError(f"{where}: field 'sampleId': missing or not a string")

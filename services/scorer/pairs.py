@@ -23,6 +23,7 @@ from services.scorer.metrics.aggregation import aggregate_with_ci
 from services.scorer.metrics.base import Metric, MetricValue
 from services.scorer.metrics.registry import get_metric
 from shared.errors import InvalidInput, UnknownMetric
+from shared.jsonl import json_objects, json_type
 
 __all__ = ["Pair", "ScoredPair", "parse_metric_names", "parse_pairs", "read_pairs", "score_pair", "summarize"]
 
@@ -87,36 +88,26 @@ def read_pairs(path: Path) -> list[Pair]:
 def parse_pairs(text: str, *, source: str) -> list[Pair]:
     # Lines end at "\n" only: str.splitlines would also split inside JSON strings holding U+2028
     pairs = [
-        parse_pair(line, line_number=number, source=source)
-        for number, line in enumerate(text.split("\n"), start=1)
-        if line.strip()
+        parse_pair(record, line_number=number, where=where) for number, where, record in json_objects(text, location=source)
     ]
     if not pairs:
         raise InvalidInput(f"{source}: no pairs (one JSON object per line with 'prediction' and 'references')")
     return pairs
 
 
-def parse_pair(line: str, *, line_number: int, source: str) -> Pair:
-    where = f"{source} line {line_number}"
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{where}: not valid JSON: {exc.msg}") from None
-    if not isinstance(record, dict):
-        raise InvalidInput(f"{where}: expected a JSON object, got {_json_type(record)}")
-
+def parse_pair(record: dict[str, Any], *, line_number: int, where: str) -> Pair:
     if "prediction" not in record:
         raise InvalidInput(f"{where}: field 'prediction': missing")
     prediction = record["prediction"]
     if not isinstance(prediction, str):
-        raise InvalidInput(f"{where}: field 'prediction': expected a string, got {_json_type(prediction)}")
+        raise InvalidInput(f"{where}: field 'prediction': expected a string, got {json_type(prediction)}")
 
     if "references" in record and "reference" in record:
         raise InvalidInput(f"{where}: fields 'references' and 'reference': give one of them, not both")
     if "reference" in record:
         reference = record["reference"]
         if not isinstance(reference, str):
-            raise InvalidInput(f"{where}: field 'reference': expected a string, got {_json_type(reference)}")
+            raise InvalidInput(f"{where}: field 'reference': expected a string, got {json_type(reference)}")
         references = [reference]
     elif "references" in record:
         references = _references(record["references"], where=where)
@@ -125,25 +116,20 @@ def parse_pair(line: str, *, line_number: int, source: str) -> Pair:
 
     pair_id = record.get("id")
     if pair_id is not None and (isinstance(pair_id, bool) or not isinstance(pair_id, str | int)):
-        raise InvalidInput(f"{where}: field 'id': expected a string or an integer, got {_json_type(pair_id)}")
+        raise InvalidInput(f"{where}: field 'id': expected a string or an integer, got {json_type(pair_id)}")
     return Pair(line=line_number, prediction=prediction, references=references, id=pair_id)
 
 
 def _references(value: object, *, where: str) -> list[str]:
     if not isinstance(value, list):
         hint = " (use 'reference' for a single string)" if isinstance(value, str) else ""
-        raise InvalidInput(f"{where}: field 'references': expected a list of strings, got {_json_type(value)}{hint}")
+        raise InvalidInput(f"{where}: field 'references': expected a list of strings, got {json_type(value)}{hint}")
     if not value:
         raise InvalidInput(f"{where}: field 'references': empty list: give at least one reference")
     for index, item in enumerate(value):
         if not isinstance(item, str):
-            raise InvalidInput(f"{where}: field 'references[{index}]': expected a string, got {_json_type(item)}")
+            raise InvalidInput(f"{where}: field 'references[{index}]': expected a string, got {json_type(item)}")
     return list(value)
-
-
-def _json_type(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def score_pair(pair: Pair, metrics: Sequence[Metric]) -> ScoredPair:

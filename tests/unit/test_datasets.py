@@ -64,7 +64,7 @@ def test_limit_takes_a_seeded_subset_in_dataset_order() -> None:
         ('{"question": 3, "answers": "a"}\n', {}, "qa.jsonl line 1: field 'question': expected a string, got a number"),
         ('{"question": "Q", "answers": []}\n', {}, "field 'answers': expected a string or a non-empty list of strings, got a list"),
         ('{"question": "Q", "answers": "a"}\n{oops\n', {}, "qa.jsonl line 2: not valid JSON"),
-        ('[1, 2]\n', {}, "qa.jsonl line 1: a record must be a JSON object, got list"),
+        ('[1, 2]\n', {}, "qa.jsonl line 1: expected a JSON object, got a list"),
         ('{"id": "x", "question": "Q", "answers": "a"}\n{"id": "x", "question": "Q", "answers": "a"}\n', {},
          "qa.jsonl line 2: field 'id': duplicate sample id 'x' (first on line 1)"),
         ('{"question": "Q", "answers": "a"}\n', {"fields": {"query": "q"}}, "dataset.fields.query: not a field of qa tasks"),

@@ -1,0 +1,36 @@
+"""Reading JSON lines, once for every file format of the project (datasets, score pairs,
+per-sample score files): blank lines skipped, each error naming the file, the line and why."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from shared.errors import InvalidInput
+
+__all__ = ["json_objects", "json_type"]
+
+
+def json_objects(
+    text: str, *, location: str, unit: str = "line", error: type[InvalidInput] = InvalidInput
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(number, "location line N", object) for each non-blank line; `error` for bad JSON or a
+    line that is not an object."""
+    # split on "\n" only: str.splitlines() also splits inside JSON strings holding U+2028 and friends
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{location} {unit} {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{where}: not valid JSON: {exc.msg}") from None
+        if not isinstance(record, dict):
+            raise error(f"{where}: expected a JSON object, got {json_type(record)}")
+        yield number, where, record
+
+
+def json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}
+    return names.get(type(value), "null" if value is None else type(value).__name__)
