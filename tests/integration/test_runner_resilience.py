@@ -16,6 +16,7 @@ from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.fakes.model_server import FakeModelServer
 from tests.integration.conftest import Kafka, Services
+from tests.integration.test_end_to_end import _wait_for_members
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +47,7 @@ async def test_two_runners_stay_inside_one_shared_requests_per_minute_budget(
     runners = [services.start("runner", replica=i) for i in range(2)]
     services.start("scorer")
     services.start("aggregator")
+    await _wait_for_members(services.settings, "benchmarks-runner", 2)  # fewer rebalances mid-run
     rpm = 60
     await kafka.send(topics.BENCHMARKS_REQUESTED, _request("bm_budget", provider, 20, requestsPerMinute=rpm), key="bm_budget")
 
@@ -54,7 +56,7 @@ async def test_two_runners_stay_inside_one_shared_requests_per_minute_budget(
     assert completed["results"][0]["qa"]["exact-match"] == 100.0  # the fake echoes the question back
 
     arrivals = provider.stats().arrivals
-    assert len(arrivals) == 20
+    assert len(arrivals) >= 20  # more when a rebalance re-ran a shard (at least once): still inside the budget
     plan = window_plan(rpm)
     per_window = Counter(int(t // plan.window_s) for t in arrivals)
     assert max(per_window.values()) <= plan.per_window, per_window  # the server counts: one budget, not two
