@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -42,5 +40,3 @@ class BenchmarkPage(ApiModel):
     limit: int
     offset: int
 
-
-ReportBody = dict[str, Any]

@@ -3,7 +3,6 @@ HTTP: retries as specified, limits hold on the server side, errors are counted, 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -189,7 +188,6 @@ def test_model_config_errors_name_the_model_and_field() -> None:
         {"name": "m", "provider": "openai", "baseUrl": "http://x/v1", "headers": {"Authorization": "Bearer sk"}}
     )
     assert "apiKeyEnv" in refused({"name": "m", "provider": "openai", "baseUrl": "http://x/v1", "apiKeyEnv": "sk-live key"})
-    assert asyncio.iscoroutinefunction(_run)
 
 
 async def test_the_quickstart_with_an_openai_model_runs_end_to_end_and_stores_no_key(
