@@ -1,4 +1,5 @@
 """The aggregator's Prometheus metrics (DESIGN.md, "Prometheus"), on an explicit registry.
+(Model request latency is the runner's: services/runner/telemetry.py.)
 
 Gauges describe each suite's latest completed benchmark, so they are rebuilt from the store at
 start-up and any aggregator replica tells the truth. Labels are bounded: suite, model, task,
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.aggregator.store import BenchmarkRecord
 
@@ -34,10 +35,6 @@ class AggregatorTelemetry:
         )
         self.benchmarks = Counter("benchmarks_total", "Benchmarks finished, by status", ("status",), registry=r)
         self.samples = Counter("benchmark_samples_total", "Samples scored, by outcome", ("outcome",), registry=r)
-        self.latency = Histogram(
-            "benchmark_model_request_latency_seconds", "Model request latency per sample", ("model",), registry=r,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-        )
 
     def observe_completion(self, record: BenchmarkRecord) -> None:
         """Count a newly finished benchmark and show it in the gauges."""
@@ -45,9 +42,6 @@ class AggregatorTelemetry:
         for cell in (record.report or {}).get("details", []):
             self.samples.labels(outcome="error").inc(cell.get("errors", 0))
             self.samples.labels(outcome="ok").inc(cell.get("samples", 0) - cell.get("errors", 0))
-            p50 = (cell.get("latencyMs") or {}).get("p50")
-            if p50 is not None:  # per-sample latencies stay in the store: observe the cell's median
-                self.latency.labels(model=cell["model"]).observe(p50 / 1000)
         self.show(record)
 
     def show(self, record: BenchmarkRecord) -> None:

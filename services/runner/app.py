@@ -6,6 +6,7 @@ from faststream.asgi import AsgiFastStream
 
 from services.runner.handlers import RunnerHandlers
 from services.runner.models import ModelPool
+from services.runner.telemetry import RunnerTelemetry
 from services.runner.mongo_state import MongoRunnerState
 from shared import topics
 from shared.events import BenchmarkRequested, WorkItem
@@ -21,7 +22,8 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
     broker = create_broker(settings, client_id="benchmarks-runner")
     names = Topics(settings)
     state = MongoRunnerState(settings)  # rpm/tpm budgets and the cache, shared by every replica
-    handlers = RunnerHandlers(settings, ModelPool(budget=state, cache=state))
+    telemetry = RunnerTelemetry()
+    handlers = RunnerHandlers(settings, ModelPool(budget=state, cache=state), telemetry)
     subscribe(
         broker, names, settings,
         topic=topics.BENCHMARKS_REQUESTED, group="benchmarks-planner",
@@ -33,4 +35,4 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         event_type=WorkItem, handler=handlers.on_work_item, service="runner",
         workers=settings.runner_shards_in_flight,
     )
-    return worker_app(broker, settings, on_shutdown=[handlers.close, state.close])
+    return worker_app(broker, settings, registry=telemetry.registry, on_shutdown=[handlers.close, state.close])

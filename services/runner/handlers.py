@@ -8,6 +8,7 @@ from pathlib import Path
 
 from services.runner.executor import run_work_item
 from services.runner.models import ModelPool
+from services.runner.telemetry import RunnerTelemetry
 from services.runner.planner import plan_benchmark
 from shared import topics
 from shared.datasets import load_task_dataset
@@ -22,9 +23,10 @@ log = logging.getLogger(__name__)
 
 
 class RunnerHandlers:
-    def __init__(self, settings: Settings, models: ModelPool) -> None:
+    def __init__(self, settings: Settings, models: ModelPool, telemetry: RunnerTelemetry | None = None) -> None:
         self._settings = settings
         self._models = models
+        self._telemetry = telemetry or RunnerTelemetry()
         """One paced adapter per model config, shared by every shard this process runs."""
 
     async def on_benchmark_requested(self, request: BenchmarkRequested) -> list[Outgoing]:
@@ -53,6 +55,7 @@ class RunnerHandlers:
 
     async def on_work_item(self, item: WorkItem) -> list[Outgoing]:
         outputs = await run_work_item(item, self._models.get(item.model))
+        self._telemetry.observe(outputs)
         errors = sum(1 for output in outputs.outputs if output.error)
         log.info("ran shard %s: %d samples, %d errors", item.key, len(outputs.outputs), errors)
         return [Outgoing(topics.BENCHMARKS_OUTPUTS, outputs.key, outputs)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 import pytest
 from pymongo import AsyncMongoClient
 
@@ -31,7 +33,7 @@ def _inline_spec(limit: int = 20):
 
 
 async def test_runner_plans_a_request_and_runs_its_shards(services: Services, kafka: Kafka) -> None:
-    services.start("runner")
+    runner = services.start("runner")
     request = BenchmarkRequested(benchmark_id="bm_runner", spec=_inline_spec(limit=20))
     await kafka.send(topics.BENCHMARKS_REQUESTED, request, key=request.benchmark_id)
 
@@ -43,6 +45,9 @@ async def test_runner_plans_a_request_and_runs_its_shards(services: Services, ka
     outputs = await kafka.read(topics.BENCHMARKS_OUTPUTS, count=8)
     assert sum(len(o["outputs"]) for o in outputs) == 2 * 2 * 20
     assert all(o["_key"] == f"{o['benchmarkId']}:{o['model']}:{o['task']}:{o['shard']}" for o in outputs)
+    metrics = httpx.get(f"{runner.url}/metrics").text
+    assert 'benchmark_model_requests_total{model="lead",outcome="ok"} 40.0' in metrics
+    assert 'benchmark_model_request_latency_seconds_count{model="extractive"} 40.0' in metrics
 
 
 def _outputs(benchmark_id: str = "bm_scorer", schema_version: int = 1) -> bytes:

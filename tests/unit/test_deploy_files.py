@@ -10,20 +10,25 @@ import yaml
 from prometheus_client import generate_latest
 
 from services.aggregator.telemetry import AggregatorTelemetry
+from services.runner.telemetry import RunnerTelemetry
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 NAME = re.compile(r"\b(benchmarks?_[a-z_]+)\b")
 
 
 def _exported() -> set[str]:
-    telemetry = AggregatorTelemetry()
-    telemetry.latency.labels(model="m").observe(0.1)  # histograms and counters show their series names
-    telemetry.samples.labels(outcome="ok").inc()
-    telemetry.benchmarks.labels(status="completed").inc()
-    text = generate_latest(telemetry.registry).decode()
-    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")} | {
-        metric.name for metric in telemetry.registry.collect()
-    }
+    """Every series name the aggregator and the runner export (both are scraped)."""
+    aggregator, runner = AggregatorTelemetry(), RunnerTelemetry()
+    aggregator.samples.labels(outcome="ok").inc()  # counters and histograms show their series names
+    aggregator.benchmarks.labels(status="completed").inc()
+    runner.latency.labels(model="m").observe(0.1)
+    runner.requests.labels(model="m", outcome="ok").inc()
+    names = set()
+    for registry in (aggregator.registry, runner.registry):
+        text = generate_latest(registry).decode()
+        names |= {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+        names |= {metric.name for metric in registry.collect()}
+    return names
 
 
 def _expressions() -> list[str]:
