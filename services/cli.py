@@ -58,6 +58,14 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _samples_progress() -> Progress:
+    """The progress bar of `run` and `submit --wait`: samples scored of samples planned, on stderr."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
+        TimeElapsedColumn(), console=stderr, transient=True,
+    )
+
+
 def _open_store(settings: Settings, store: Path | None) -> SqliteStore:
     return SqliteStore(store or settings.store_path, tenant=settings.tenant)
 
@@ -79,15 +87,7 @@ def run(
 
     async def go() -> dict[str, Any]:
         repository = _open_store(settings, store)
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("samples"),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-        )
+        progress = _samples_progress()
         bar = progress.add_task(spec.name, total=None)
         try:
             with progress:
@@ -258,7 +258,7 @@ def drift(
     as_json: JsonOption = False,
 ) -> None:
     """Paired test of two per-sample score files: delta, 95% CI, p-value and verdict per cell."""
-    from services.aggregator.drift import adjust_and_decide, compare_cell
+    from services.aggregator.drift import adjust_and_decide, compare_cell, is_binary
     from services.aggregator.sample_files import read_sample_file
     from services.scorer.metrics.registry import METRICS
 
@@ -277,7 +277,7 @@ def drift(
             cells.append(compare_cell(
                 model=model, task=task, metric=name, baseline=before[(model, task, name)],
                 current=after[(model, task, name)], tolerance=tolerance, seed=settings.bootstrap_seed,
-                binary=set(values) <= {0.0, 1.0} or set(values) <= {0.0, 100.0},
+                binary=is_binary(values),
             ))
         except ValueError as exc:
             raise _fail(str(exc)) from None
@@ -434,10 +434,7 @@ def submit(
 def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> dict[str, Any]:  # noqa: ANN001
     import time
 
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
-        TimeElapsedColumn(), console=stderr, transient=True,
-    )
+    progress = _samples_progress()
     bar = progress.add_task(f"{name} ({benchmark_id})", total=None)
     deadline = time.monotonic() + timeout
     with progress:

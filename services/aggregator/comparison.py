@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.aggregator.drift import adjust_and_decide, compare_cell
+from services.aggregator.drift import adjust_and_decide, compare_cell, is_binary
 from services.aggregator.report import ScoredSample
 from services.aggregator.store import BenchmarkRecord
 from services.scorer.metrics.registry import METRICS
@@ -63,7 +63,7 @@ def compare_runs(
                         baseline=before[(model, task.name, metric)], current=now[(model, task.name, metric)],
                         tolerance=tolerance if tolerance is not None else (tolerances or {}).get(metric, 0.0),
                         seed=seed,
-                        binary=set(values) <= {0.0, 1.0} or set(values) <= {0.0, 100.0},
+                        binary=is_binary(values),
                     )
                 )
     decided = adjust_and_decide(cells, {name: metric.higher_is_better for name, metric in METRICS.items()})

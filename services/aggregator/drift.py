@@ -16,7 +16,7 @@ Pure: numpy and the standard library only.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -31,6 +31,7 @@ __all__ = [
     "minimum_detectable_effect",
     "decide",
     "adjust_and_decide",
+    "is_binary",
 ]
 
 Verdict = Literal["regressed", "improved", "unchanged"]
@@ -95,6 +96,12 @@ def paired_bootstrap(
         signs = rng.choice(np.array([-1.0, 1.0]), size=(min(_CHUNK, resamples - done), diffs.size))
         extreme += int(np.count_nonzero(np.abs((signs * diffs).mean(axis=1)) >= abs(delta) - 1e-12))
     return delta, float(low), float(high), (extreme + 1) / (resamples + 1)
+
+
+def is_binary(values: Iterable[float]) -> bool:
+    """Right-or-wrong scores (0/1 or 0/100, as exact-match and accuracy give): McNemar applies."""
+    seen = set(values)
+    return seen <= {0.0, 1.0} or seen <= {0.0, 100.0}
 
 
 def mcnemar_exact(baseline: np.ndarray, current: np.ndarray) -> float:

@@ -238,3 +238,14 @@ async def kafka(settings: Settings) -> AsyncIterator[Kafka]:
     await ensure_topics(settings)
     async with Kafka(settings) as client:
         yield client
+
+
+def run_to_completion(api: httpx.Client, body: dict, timeout: float = 60.0) -> str:
+    """POST a benchmark to a gateway and poll until it completes; its id."""
+    benchmark_id = api.post("/v1/benchmarks", json=body).json()["benchmarkId"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if api.get(f"/v1/benchmarks/{benchmark_id}").json()["status"] == "completed":
+            return benchmark_id
+        time.sleep(0.2)
+    raise AssertionError(f"{benchmark_id} did not complete within {timeout:.0f}s")

@@ -11,7 +11,7 @@ from shared import topics
 from shared.datasets import inline_records
 from shared.spec import load_spec
 from tests.conftest import EXAMPLES
-from tests.integration.conftest import Kafka, Services
+from tests.integration.conftest import Kafka, Services, run_to_completion
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +114,7 @@ async def test_baselines_and_comparisons_over_http(services: Services, kafka: Ka
     aggregator = services.start("aggregator")
     gateway = services.start("gateway")
     with httpx.Client(base_url=gateway.url, timeout=30) as api:
-        first, second = (_run_to_completion(api) for _ in range(2))
+        first, second = (run_to_completion(api, _quickstart_body(limit=10)) for _ in range(2))
         assert api.get("/v1/suites/quickstart/baseline").status_code == 404
         refused = api.put("/v1/suites/quickstart/baseline", json={"benchmarkId": first, "models": ["gpt-9"]})
         assert refused.status_code == 422 and "did not run gpt-9" in refused.json()["message"]
@@ -128,7 +128,7 @@ async def test_baselines_and_comparisons_over_http(services: Services, kafka: Ka
         assert api.get(f"/v1/benchmarks/{second}/compare", params={"against": first}).json()["cells"] == comparison["cells"]
         assert api.get("/v1/benchmarks/bm_nope/compare").status_code == 404
 
-        third = _run_to_completion(api)  # a run of a suite with a baseline carries its drift
+        third = run_to_completion(api, _quickstart_body(limit=10))  # a run of a suite with a baseline carries its drift
         report = api.get(f"/v1/benchmarks/{third}").json()
         assert report["drift"]["against"] == {"lead": first, "extractive": first}
     completed = await kafka.read(topics.BENCHMARKS_COMPLETED, count=3)  # partitions: any order
@@ -146,15 +146,3 @@ async def test_baselines_and_comparisons_over_http(services: Services, kafka: Ka
     rebuilt = httpx.get(f"{replica.url}/metrics").text
     gauges = [line for line in metrics.splitlines() if line.startswith(("benchmark_metric_", "benchmark_drift_"))]
     assert gauges and all(line in rebuilt for line in gauges)
-
-
-def _run_to_completion(api: httpx.Client) -> str:
-    import time
-
-    benchmark_id = api.post("/v1/benchmarks", json=_quickstart_body(limit=10)).json()["benchmarkId"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if api.get(f"/v1/benchmarks/{benchmark_id}").json()["status"] == "completed":
-            return benchmark_id
-        time.sleep(0.2)
-    raise AssertionError(f"{benchmark_id} did not complete")

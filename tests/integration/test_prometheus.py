@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.fakes.model_server import FakeModelServer
-from tests.integration.conftest import Services, free_port
+from tests.integration.conftest import Services, free_port, run_to_completion
 
 pytestmark = pytest.mark.integration
 
@@ -84,10 +84,10 @@ def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services
             "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records},
                        "prompt": {"template": "Question: {question}\nAnswer:"}}],
         }
-        good = _run(api, spec)
+        good = run_to_completion(api, spec)
         assert api.put("/v1/suites/nightly/baseline", json={"benchmarkId": good}).status_code == 200
         model.configure(reply_mode="fixed", fixed_reply="I do not know")  # the deployment got worse
-        worse = _run(api, spec)
+        worse = run_to_completion(api, spec)
         assert api.get(f"/v1/benchmarks/{worse}").json()["drift"]["regressed"] is True
 
     deadline = time.monotonic() + 60
@@ -101,13 +101,3 @@ def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services
     assert {r["metric"]["metric"] for r in flagged} == {"exact-match", "f1-score"}
     delta = _query(prometheus_url, 'benchmark_metric_delta{suite="nightly",metric="exact-match"}')
     assert float(delta[0]["value"][1]) == -100.0
-
-
-def _run(api: httpx.Client, spec: dict) -> str:
-    benchmark_id = api.post("/v1/benchmarks", json=spec).json()["benchmarkId"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if api.get(f"/v1/benchmarks/{benchmark_id}").json()["status"] == "completed":
-            return benchmark_id
-        time.sleep(0.2)
-    raise AssertionError(f"{benchmark_id} did not complete")
