@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from services.aggregator.statistics import percentile
+from shared.statistics import percentile
 from services.scorer.metrics.aggregation import aggregate_with_ci
 from services.scorer.metrics.registry import get_metric
 from shared.events import BenchmarkPlanned, SampleScore

@@ -27,7 +27,7 @@ PURE_MODULES = [
     "services/aggregator/drift.py",
     "services/aggregator/comparison.py",
     "services/aggregator/report.py",
-    "services/aggregator/statistics.py",
+    "shared/statistics.py",
     "shared/events.py",
     "shared/spec.py",
 ]

@@ -1,6 +1,6 @@
 """A metric's corpus value with a seeded bootstrap 95% confidence interval, whatever its aggregation.
 
-Mean metrics: the sample mean (services.aggregator.statistics.mean_with_ci). Corpus statistics
+Mean metrics: the sample mean (shared.statistics.mean_with_ci). Corpus statistics
 (e.g. BLEU): the statistic of the summed per-sample sufficient statistics, and the bootstrap
 resamples samples with the same generator calls as the mean's, then recomputes the statistic.
 The report and `benchmarks score` both aggregate through here, so they always agree.
@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from services.aggregator.statistics import MeanWithCI, mean_with_ci
+from shared.statistics import MeanWithCI, mean_with_ci
 from services.scorer.metrics.base import CorpusStatistic, Metric
 
 __all__ = ["aggregate_with_ci", "corpus_with_ci"]
