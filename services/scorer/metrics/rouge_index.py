@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from itertools import chain, islice, repeat
-from operator import add, lshift
+from operator import add
 from typing import NamedTuple
 
 from rapidfuzz.distance import LCSseq
@@ -59,49 +59,42 @@ class Overlaps(NamedTuple):
 class ReferenceIndex:
     """One reference (its tokenized sentences), prepared for comparing any candidate with it."""
 
-    __slots__ = (
-        "_all", "_bigrams", "_codes", "_encoded", "_guards", "_join", "_layout", "_positions", "_tokens", "_width",
-    )  # fmt: skip
+    __slots__ = ("_all", "_bigrams", "_codes", "_encoded", "_guards", "_join", "_positions", "_width")
 
     def __init__(self, sentences: Sequence[Sequence[str]]) -> None:
         sentences = [sentence for sentence in sentences if sentence]  # one without tokens matches nothing
         # One symbol per distinct token, then one for the tokens the reference lacks (they match
-        # nothing: one symbol serves them all), then the guard between sentences
+        # nothing: one symbol serves them all)
         distinct = dict.fromkeys(chain.from_iterable(sentences))
-        if len(distinct) + 2 <= _SYMBOLS:
-            symbols, self._join = map(chr, range(len(distinct) + 2)), "".join
+        if len(distinct) + 1 <= _SYMBOLS:
+            symbols, self._join = map(chr, range(len(distinct) + 1)), "".join
         else:
-            symbols, self._join = iter(range(len(distinct) + 2)), list
+            symbols, self._join = range(len(distinct) + 1), list
         self._codes = dict(zip(chain(distinct, [None]), symbols))
-        self._tokens = list(distinct)  # symbol -> token, for lists (there, symbols are ints)
-        guard = next(symbols)
-        encoded = [self._join(map(self._codes.__getitem__, sentence)) for sentence in sentences]
-        self._encoded = self._join(chain.from_iterable(encoded))
+        self._encoded = self._join(map(self._codes.__getitem__, chain.from_iterable(sentences)))
         self._bigrams = Counter(_pairs(self._encoded))
         # Bit p of a mask is position p of the layout: the sentences, each followed by a guard bit
-        self._layout = self._join(chain.from_iterable(chain(sentence, [guard]) for sentence in encoded))
-        self._width = len(self._layout)
+        positions: dict[str, int] = {}  # token -> mask of its positions
         all_bits = guards = offset = 0
         for sentence in sentences:
-            all_bits |= ((1 << len(sentence)) - 1) << offset
-            offset += len(sentence)
+            start = offset
+            for token in sentence:
+                positions[token] = positions.get(token, 0) | 1 << offset
+                offset += 1
+            all_bits |= ((1 << len(sentence)) - 1) << start
             guards |= 1 << offset
             offset += 1
+        self._positions = positions
         self._all = all_bits
         self._guards = guards
-        self._positions: dict[str, int] = {}  # token -> mask of its positions, made when first needed
-        if not isinstance(self._layout, str):  # no str.find on lists: make them all in one pass
-            for offset, symbol in enumerate(self._layout):
-                if symbol != guard:
-                    token = self._tokens[symbol]
-                    self._positions[token] = self._positions.get(token, 0) | 1 << offset
+        self._width = offset
 
     def compare(
         self, sentences: Sequence[Sequence[str]], tokens: Sequence[str], counts: Counter[str], *, union_lcs: bool
     ) -> Overlaps:
         """A candidate's overlaps with the reference: its sentences, their tokens in one list, and
         their counts; `union_lcs` also computes ROUGE-Lsum's hits."""
-        positions = self._positions_of(counts)
+        positions = self._positions
         common = counts.keys() & positions.keys()
         in_reference = map(int.bit_count, map(positions.__getitem__, common))
         unigrams = sum(map(min, in_reference, map(counts.__getitem__, common)))
@@ -124,25 +117,6 @@ class ReferenceIndex:
         in_union = map(int.bit_count, map(union.__and__, map(positions.__getitem__, common)))
         return Overlaps(unigrams, common_bigrams, lcs, sum(map(min, in_union, map(counts.__getitem__, common))))
 
-    def _positions_of(self, tokens: Counter[str]) -> dict[str, int]:
-        """The position masks, made for those of `tokens` the reference has (a candidate shares
-        few of a reference's words: most masks are never needed)."""
-        positions, codes, layout = self._positions, self._codes, self._layout
-        if not isinstance(layout, str):
-            return positions  # lists had all their masks made at once
-        for token in (tokens.keys() & codes.keys()) - positions.keys():
-            code = codes[token]
-            index = layout.find(code)
-            if layout.count(code) == 1:  # the common case: the word occurs once
-                positions[token] = 1 << index
-                continue
-            mask = 0
-            while index >= 0:
-                mask |= 1 << index
-                index = layout.find(code, index + 1)
-            positions[token] = mask
-        return positions
-
     def _union(self, candidates: Sequence[Sequence[str]], positions: dict[str, int]) -> int:
         """Mask of the reference positions that rouge-score's LCS of each reference sentence with
         each of `candidates` matches. Candidate k works on its own copy of the reference layout,
@@ -153,12 +127,12 @@ class ReferenceIndex:
         comb = sum(1 << (k * width) for k in range(count))  # x * comb: a copy of x in every block
         all_bits = self._all * comb
         steps_total = max(map(len, candidates))
-        columns = [
-            [0] * (steps_total - len(sentence))
-            + list(map(lshift, map(positions.get, sentence, repeat(0)), repeat(k * width)))
-            for k, sentence in enumerate(candidates)
-        ]
-        matches_by_step = list(map(sum, zip(*columns)))  # each step's match masks, all blocks (disjoint: sum = or)
+        matches_by_step = [0] * steps_total  # each step's match masks, all blocks
+        for k, sentence in enumerate(candidates):
+            shift = k * width
+            for step, token in enumerate(sentence, steps_total - len(sentence)):
+                if token in positions:
+                    matches_by_step[step] |= positions[token] << shift
 
         # Forward: the bit-parallel LCS vector of every block after each step
         vector = all_bits
