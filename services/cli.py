@@ -6,6 +6,8 @@
     benchmarks serve gateway|runner|scorer|aggregator
                                                    run one service of the distributed shape
     benchmarks submit SPEC [--wait] [--url URL]    send a benchmark to a gateway
+    benchmarks submit --suite NAME [--model M] [--endpoint URL] --wait --fail-on regressed
+                                                   run a stored suite; a CI gate
     benchmarks score --input PAIRS.JSONL [--metrics M,...]
                                                    score predictions produced elsewhere
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -44,7 +47,7 @@ app = typer.Typer(
 
 StoreOption = Annotated[
     Path | None,
-    typer.Option("--store", help="SQLite file of the embedded store [default: $BENCH_STORE_PATH or ~/.local/share/benchmarks/benchmarks.sqlite3]"),
+    typer.Option("--store", help="SQLite file of the embedded store \\[default: $BENCH_STORE_PATH or ~/.local/share/benchmarks/benchmarks.sqlite3]"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON (the API's shape).")]
 
@@ -135,16 +138,25 @@ def show(
 def list_benchmarks(
     store: StoreOption = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many to show.")] = 20,
+    suite: Annotated[str | None, typer.Option(help="Only this suite's runs.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only runs that evaluated this model.")] = None,
+    trigger: Annotated[str | None, typer.Option(help="Only runs started this way (api, cli, schedule, deployment, ci).")] = None,
+    status: Annotated[str | None, typer.Option(help="Only runs in this state (pending, running, completed, failed).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List stored benchmarks, newest first."""
-    records = asyncio.run(_read(lambda s: s.list_benchmarks(limit=limit), store))
+    from services.aggregator.store import BenchmarkFilter
+
+    where = BenchmarkFilter(suite=suite, model=model, trigger=trigger, status=status)
+    records = asyncio.run(_read(lambda s: s.list_benchmarks(limit=limit, where=where), store))
     if as_json:
         _print_json([r.summary() for r in records])
         return
-    table = Table("id", "name", "status", "created", "reason")
+    table = Table("id", "name", "suite", "trigger", "status", "created", "reason")
     for r in records:
-        table.add_row(r.benchmark_id, r.name, r.status, r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.reason or "")
+        table.add_row(
+            r.benchmark_id, r.name, r.suite, r.trigger, r.status, r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.reason or ""
+        )
     stdout.print(table)
 
 
@@ -221,7 +233,7 @@ def _format_ms(value: float | None) -> str:
 def export(
     benchmark_id: Annotated[str, typer.Argument(metavar="ID")],
     samples: Annotated[bool, typer.Option("--samples", help="Write per-sample scores, one JSON line each.")] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write [default: standard output].")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write \\[default: standard output].")] = None,
     store: StoreOption = None,
 ) -> None:
     """Export a stored benchmark: the report, or with --samples its per-sample scores (for `benchmarks drift`)."""
@@ -323,8 +335,8 @@ def baseline_show(suite: Annotated[str, typer.Argument(metavar="SUITE")], store:
 @app.command()
 def compare(
     benchmark_id: Annotated[str, typer.Argument(metavar="ID")],
-    other: Annotated[str | None, typer.Argument(metavar="OTHER", help="Another benchmark id [default: the suite's baseline].")] = None,
-    tolerance: Annotated[float | None, typer.Option(min=0.0, help="Smallest |delta| that counts as a change [default: the spec's tolerances].")] = None,
+    other: Annotated[str | None, typer.Argument(metavar="OTHER", help="Another benchmark id \\[default: the suite's baseline].")] = None,
+    tolerance: Annotated[float | None, typer.Option(min=0.0, help="Smallest |delta| that counts as a change \\[default: the spec's tolerances].")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -372,8 +384,8 @@ class Service(str, Enum):
 @app.command()
 def serve(
     service: Annotated[Service, typer.Argument(help="Which service to run.")],
-    host: Annotated[str | None, typer.Option(help="Bind address [default: $BENCH_SERVICE_HOST or 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="HTTP port [default: $BENCH_<SERVICE>_PORT]")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address \\[default: $BENCH_SERVICE_HOST or 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port \\[default: $BENCH_<SERVICE>_PORT]")] = None,
 ) -> None:
     """Run one service (Kafka + MongoDB settings from BENCH_* variables)."""
     import importlib
@@ -392,43 +404,131 @@ def serve(
     )
 
 
+class FailOn(str, Enum):
+    never = "never"
+    regressed = "regressed"
+
+
+class SubmitTrigger(str, Enum):
+    api = "api"
+    ci = "ci"
+
+
+EXIT_RUN_FAILED = 1
+EXIT_REGRESSED = 3
+EXIT_NO_BASELINE = 4
+
+
 @app.command()
 def submit(
-    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Benchmark spec, YAML or JSON.")],
+    spec_path: Annotated[Path | None, typer.Argument(metavar="[SPEC]", help="Benchmark spec, YAML or JSON (or use --suite).")] = None,
+    suite: Annotated[str | None, typer.Option("--suite", help="Run this stored suite instead of a spec file.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="With --suite: run only this model (repeatable).")] = None,
+    model_config: Annotated[
+        list[Path] | None, typer.Option("--model-config", help="With --suite: a model config file (YAML/JSON) to run instead of the suite's model of that name, or in addition (repeatable).")
+    ] = None,
+    endpoint: Annotated[str | None, typer.Option(help="With --suite: base URL of the one model run (a candidate deployment).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the report, with a progress bar.")] = False,
-    url: Annotated[str | None, typer.Option(help="Gateway URL [default: $BENCH_GATEWAY_URL or http://127.0.0.1:8000]")] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="With --wait: exit 3 when the run regressed against the suite's baseline.")] = FailOn.never,
+    require_baseline: Annotated[bool, typer.Option("--require-baseline", help="With --wait: exit 4 when the suite has no baseline to compare with.")] = False,
+    trigger: Annotated[SubmitTrigger | None, typer.Option(help="Recorded trigger \\[default: ci when $CI is set, else api].")] = None,
+    requested_by: Annotated[str | None, typer.Option(help="Recorded requester \\[default: from the CI environment or $USER].")] = None,
+    reason: Annotated[str | None, typer.Option(help="With --suite: why, in words (e.g. the commit under test).")] = None,
+    url: Annotated[str | None, typer.Option(help="Gateway URL \\[default: $BENCH_GATEWAY_URL or http://127.0.0.1:8000]")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the report.")] = 3600.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Send a benchmark to a gateway; local dataset files are sent inline."""
+    """Send a benchmark (a spec file, or a stored suite's run) to a gateway; local dataset files
+    are sent inline. Exit codes: 0 done, 1 run failed or timed out, 2 refused or bad input,
+    3 regressed (--fail-on regressed), 4 no baseline (--require-baseline)."""
     import httpx
-
-    from shared.datasets import inline_records
 
     settings = Settings()
     gateway_url = (url or settings.gateway_url).rstrip("/")
+    if (spec_path is None) == (suite is None):
+        raise _fail("give a spec file or --suite NAME (one of them)")
+    if suite is None and (model or model_config or endpoint or reason):
+        raise _fail("--model, --model-config, --endpoint and --reason go with --suite")
+    params = {
+        "trigger": (trigger or (SubmitTrigger.ci if _in_ci() else SubmitTrigger.api)).value,
+        "requestedBy": requested_by or _requester(),
+    }
     try:
-        spec = load_spec(spec_path)
-        tasks = [t.model_copy(update={"dataset": inline_records(t.dataset, base_dir=spec_path.parent)}) for t in spec.tasks]
+        if suite is not None:
+            path = f"/v1/suites/{suite}/runs"
+            body = {**params, "models": model or None, "modelConfigs": [_model_config(p) for p in model_config or []], "endpoint": endpoint, "reason": reason}
+            name, query = suite, None
+        else:
+            spec = load_spec(spec_path)
+            body, name, path, query = _inlined(spec, spec_path), spec.name, "/v1/benchmarks", params
     except InvalidInput as exc:
         raise _fail(str(exc)) from None
-    body = spec.model_copy(update={"tasks": tasks}).model_dump(mode="json", by_alias=True, exclude_none=True)
 
     try:
         with httpx.Client(base_url=gateway_url, timeout=60.0) as client:
-            accepted = client.post("/v1/benchmarks", json=body)
+            accepted = client.post(path, json=body, params=query)
             if accepted.status_code != 202:
-                raise _fail(f"{spec_path}: the gateway refused the benchmark (HTTP {accepted.status_code}): {_reason(accepted)}")
+                raise _fail(f"{spec_path or suite}: the gateway refused the benchmark (HTTP {accepted.status_code}): {_reason(accepted)}")
             benchmark_id = accepted.json()["benchmarkId"]
             if not wait:
                 _print_json(accepted.json()) if as_json else stdout.print(benchmark_id)
                 return
-            report = _wait_for_report(client, benchmark_id, spec.name, timeout)
+            report = _wait_for_report(client, benchmark_id, name, timeout)
     except httpx.TransportError as exc:
         raise _fail(f"cannot reach the gateway at {gateway_url}: {exc} (start one with scripts/dev.sh up)") from None
-    _print_json(report) if as_json else _print_report(report)
+    if as_json:
+        _print_json(report)
+    else:
+        _print_report(report)
+        if report.get("drift"):
+            _print_comparison(report["drift"])
     if report["status"] != "completed":
-        raise _fail(f"{benchmark_id} {report['status']}: {report.get('reason') or 'no reason given'}", code=1)
+        raise _fail(f"{benchmark_id} {report['status']}: {report.get('reason') or 'no reason given'}", code=EXIT_RUN_FAILED)
+    verdict = report.get("verdict")
+    stderr.print(f"{benchmark_id}: {verdict} against the baseline of suite {report['suite']!r}" if verdict != "no-baseline"
+                 else f"{benchmark_id}: suite {report['suite']!r} has no baseline to compare with")
+    if fail_on is FailOn.regressed and verdict == "regressed":
+        raise typer.Exit(EXIT_REGRESSED)
+    if require_baseline and verdict == "no-baseline":
+        raise typer.Exit(EXIT_NO_BASELINE)
+
+
+def _inlined(spec: Any, spec_path: Path) -> dict[str, Any]:
+    """The spec as a request body, local dataset files inlined (the gateway reads no local files)."""
+    from shared.datasets import inline_records
+
+    tasks = [t.model_copy(update={"dataset": inline_records(t.dataset, base_dir=spec_path.parent)}) for t in spec.tasks]
+    return spec.model_copy(update={"tasks": tasks}).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _model_config(path: Path) -> dict[str, Any]:
+    """A model config file, checked here so a typo fails before anything is sent."""
+    import yaml
+    from pydantic import ValidationError
+
+    from shared.spec import ModelConfig, describe_validation_error
+
+    try:
+        data = yaml.safe_load(path.read_text())
+        return ModelConfig.model_validate(data).model_dump(mode="json", by_alias=True, exclude_none=True)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read the model config: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path}: not YAML or JSON: {exc}") from None
+    except ValidationError as exc:
+        raise InvalidInput(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def _requester() -> str | None:
+    """Who asks: the CI job (GitHub Actions' variables) or the local user."""
+    repository, sha, actor = (os.environ.get(name) for name in ("GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_ACTOR"))
+    if repository:
+        return f"{actor or 'github-actions'} via {repository}" + (f"@{sha[:12]}" if sha else "")
+    return os.environ.get("USER") or None
 
 
 def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> dict[str, Any]:  # noqa: ANN001

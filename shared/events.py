@@ -31,6 +31,8 @@ __all__ = [
     "SampleScores",
     "BenchmarkCompleted",
     "DeploymentEvent",
+    "DeploymentRef",
+    "Verdict",
     "DeadLetter",
     "utc_now",
     "new_benchmark_id",
@@ -82,11 +84,22 @@ class TaskPlan(WireModel):
     stemming: bool = True
 
 
+class DeploymentRef(WireModel):
+    """Which deployment a benchmark judges: a deployment system matches verdicts by these."""
+
+    model: str
+    version: str
+
+
 class BenchmarkRequested(Event):
     benchmark_id: str
     spec: BenchmarkSpec
     trigger: Trigger = "api"
     requested_by: str | None = None
+    """Who or what caused the run: a user, a CI job, the scheduler, a deployment system."""
+    trigger_detail: str | None = None
+    """Why, in words: the schedule's occurrence (and whether it was a catch-up), the deployment..."""
+    deployment: DeploymentRef | None = None
     requested_at: datetime = Field(default_factory=utc_now)
 
 
@@ -175,12 +188,21 @@ class SampleScores(Event):
     scores: list[SampleScore]
 
 
+Verdict = Literal["regressed", "improved", "unchanged", "no-baseline", "failed"]
+
+
 class BenchmarkCompleted(Event):
     benchmark_id: str
     name: str
     suite: str
     status: Literal["completed", "failed"]
+    verdict: Verdict = "no-baseline"
+    """The whole run against the suite's baseline: `regressed` if any cell regressed (what a
+    deployment system rolls back on), else `improved` if any improved, else `unchanged`."""
     reason: str | None = None
+    trigger: Trigger = "api"
+    requested_by: str | None = None
+    deployment: DeploymentRef | None = None
     results: list[dict[str, Any]] = Field(default_factory=list)
     drift: dict[str, Any] | None = None
     """The comparison with the suite's baseline, when it has one (verdict per cell)."""
@@ -188,11 +210,20 @@ class BenchmarkCompleted(Event):
 
 
 class DeploymentEvent(Event):
-    model: str
-    version: str
-    endpoint: str | None = None
-    suite: str | None = None
-    deployed_by: str | None = None
+    """A model version went live (or is about to): benchmark it with `suite` against the baseline.
+
+    The model runs under the name `model`, so the suite's baseline for that name is what it is
+    compared with. Its configuration is `modelConfig` if given, else the suite's model of that
+    name, with `endpoint` (if given) as its base URL. One run per model + version, however often
+    the event is delivered."""
+
+    model: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=200)
+    suite: str = Field(min_length=1, max_length=100)
+    endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    model_settings: ModelConfig | None = Field(default=None, alias="modelConfig")
+    deployed_by: str | None = Field(default=None, max_length=200)
+    deployed_at: datetime | None = None
 
 
 class DeadLetter(Event):

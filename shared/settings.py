@@ -61,5 +61,9 @@ class Settings(BaseSettings):
     runner_shards_in_flight: int = Field(default=4, ge=1, le=64)
     """Work shards one runner process runs at once (one consumer each, so at most one per
     partition): keeps a model's concurrency limit busy between shards."""
+    scheduler_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    """How often each gateway looks for due scheduled runs (BENCH_SCHEDULER_INTERVAL_S)."""
+    scheduler_enabled: bool = True
+    """Set false to run gateways that never start scheduled runs (BENCH_SCHEDULER_ENABLED)."""
     retry_attempts: int = Field(default=5, ge=1, le=100)
     """Tries of a retryable failure (store or broker unreachable) before the message is re-read."""

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from services.aggregator.baselines import drift_section
 from services.aggregator.report import build_report
 from services.aggregator.store import BenchmarkRecord, BenchmarkStore
-from shared.events import BenchmarkCompleted
+from shared.events import BenchmarkCompleted, Verdict
 
-__all__ = ["complete_if_done", "completion_event"]
+__all__ = ["complete_if_done", "completion_event", "verdict_of"]
 
 
 async def complete_if_done(
@@ -63,6 +63,21 @@ async def complete_if_done(
     return finished
 
 
+def verdict_of(record: BenchmarkRecord) -> Verdict | None:
+    """The run's verdict against the suite's baseline (None while it runs): `regressed` if any
+    cell significantly regressed, else `improved` if any improved, else `unchanged`;
+    `no-baseline` when there was nothing to compare with."""
+    if record.status == "failed":
+        return "failed"
+    if record.status != "completed":
+        return None
+    cells = ((record.report or {}).get("drift") or {}).get("cells") or []
+    if not cells:
+        return "no-baseline"
+    verdicts = {cell["verdict"] for cell in cells}
+    return "regressed" if "regressed" in verdicts else "improved" if "improved" in verdicts else "unchanged"
+
+
 def completion_event(record: BenchmarkRecord) -> BenchmarkCompleted:
     return BenchmarkCompleted(
         tenant=record.tenant,
@@ -70,6 +85,10 @@ def completion_event(record: BenchmarkRecord) -> BenchmarkCompleted:
         name=record.name,
         suite=record.suite,
         status="completed" if record.status == "completed" else "failed",
+        verdict=verdict_of(record) or "failed",
+        trigger=record.trigger,
+        requested_by=record.requested_by,
+        deployment=record.deployment,
         reason=record.reason,
         results=(record.report or {}).get("results", []),
         drift=(record.report or {}).get("drift"),

@@ -25,12 +25,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, ServerSelectionTimeoutError
 
 from services.aggregator.report import ScoredSample
-from services.aggregator.store import BenchmarkRecord
+from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, cause_of
 from shared.errors import StoreUnavailable
 from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, utc_now
 from shared.settings import Settings
 
-__all__ = ["MongoStore"]
+__all__ = ["MongoStore", "translated_errors"]
 
 T = TypeVar("T")
 SERVER_SELECTION_TIMEOUT_MS = 5_000
@@ -47,7 +47,7 @@ async def _upsert(operation: Callable[[], Awaitable[T]]) -> T:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
+def translated_errors() -> Iterator[None]:
     """Unreachable servers become StoreUnavailable (retryable); anything else stays a bug."""
     try:
         yield
@@ -74,7 +74,7 @@ class MongoStore:
         return store
 
     async def ensure_indexes(self) -> None:
-        with _translated():
+        with translated_errors():
             await self._benchmarks.create_index(
                 [("tenant", ASCENDING), ("benchmarkId", ASCENDING)], unique=True, name="benchmark_id"
             )
@@ -85,8 +85,17 @@ class MongoStore:
                 name="one_score_per_sample",
             )
 
+    @property
+    def database(self) -> AsyncDatabase:
+        """The database, for stores of other collections sharing this client (suites, claims)."""
+        return self._db
+
+    @property
+    def tenant(self) -> str:
+        return self._tenant
+
     async def ping(self) -> None:
-        with _translated():
+        with translated_errors():
             await self._db.command("ping")
 
     def _key(self, benchmark_id: str) -> dict[str, str]:
@@ -100,7 +109,7 @@ class MongoStore:
         return {"tenant": self._tenant, "benchmarkId": benchmark_id, "createdAt": created_at}
 
     async def create_benchmark(self, request: BenchmarkRequested) -> None:
-        with _translated():
+        with translated_errors():
             await _upsert(lambda: self._benchmarks.update_one(
                 self._key(request.benchmark_id),
                 {
@@ -110,6 +119,8 @@ class MongoStore:
                         "suite": request.spec.suite_name,
                         "status": "pending",
                         "trigger": request.trigger,
+                        "cause": cause_of(request),
+                        "models": [model.name for model in request.spec.models],  # for the list filter
                         "updatedAt": request.requested_at,
                         "spec": request.spec.to_document(),
                     }
@@ -119,7 +130,7 @@ class MongoStore:
 
     async def save_plan(self, plan: BenchmarkPlanned) -> None:
         now = utc_now()
-        with _translated():
+        with translated_errors():
             # a plan may arrive for a benchmark the gateway did not record (another producer)
             await _upsert(lambda: self._benchmarks.update_one(
                 self._key(plan.benchmark_id),
@@ -159,7 +170,7 @@ class MongoStore:
         ]
         if not documents:
             return 0
-        with _translated():
+        with translated_errors():
             try:
                 return len((await self._scores.insert_many(documents, ordered=False)).inserted_ids)
             except BulkWriteError as exc:
@@ -168,11 +179,11 @@ class MongoStore:
                 return int(exc.details.get("nInserted", 0))
 
     async def count_scores(self, benchmark_id: str) -> int:
-        with _translated():
+        with translated_errors():
             return await self._scores.count_documents({"tenant": self._tenant, "benchmarkId": benchmark_id})
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
-        with _translated():
+        with translated_errors():
             cursor = self._scores.find(
                 {"tenant": self._tenant, "benchmarkId": benchmark_id}, {"_id": 0, "model": 1, "task": 1, "score": 1}
             )
@@ -185,14 +196,20 @@ class MongoStore:
         await self._set(benchmark_id, {"status": "failed", "reason": reason})
 
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None:
-        with _translated():
+        with translated_errors():
             document = await self._benchmarks.find_one(self._key(benchmark_id))
         return _record(document) if document else None
 
-    async def list_benchmarks(self, *, limit: int = 20, offset: int = 0) -> list[BenchmarkRecord]:
-        with _translated():
+    async def list_benchmarks(
+        self, *, limit: int = 20, offset: int = 0, where: BenchmarkFilter = BenchmarkFilter()
+    ) -> list[BenchmarkRecord]:
+        query: dict[str, Any] = {"tenant": self._tenant}
+        for field, value in (("suite", where.suite), ("trigger", where.trigger), ("status", where.status), ("models", where.model)):
+            if value is not None:
+                query[field] = value  # `models` is an array: equality matches any element
+        with translated_errors():
             cursor = (
-                self._benchmarks.find({"tenant": self._tenant})
+                self._benchmarks.find(query)
                 .sort([("createdAt", DESCENDING), ("benchmarkId", ASCENDING)])
                 .skip(offset)
                 .limit(limit)
@@ -200,7 +217,7 @@ class MongoStore:
             return [_record(document) async for document in cursor]
 
     async def set_baseline(self, suite: str, models: dict[str, str]) -> None:
-        with _translated():
+        with translated_errors():
             for model, benchmark_id in models.items():
                 await _upsert(lambda model=model, benchmark_id=benchmark_id: self._db["baselines"].update_one(
                     {"_id": json.dumps([self._tenant, suite, model])},
@@ -209,7 +226,7 @@ class MongoStore:
                 ))
 
     async def get_baseline(self, suite: str) -> dict[str, str]:
-        with _translated():
+        with translated_errors():
             cursor = self._db["baselines"].find({"tenant": self._tenant, "suite": suite})
             return {d["model"]: d["benchmarkId"] async for d in cursor}
 
@@ -217,7 +234,7 @@ class MongoStore:
         await self._client.close()
 
     async def _set(self, benchmark_id: str, fields: dict[str, Any]) -> None:
-        with _translated():
+        with translated_errors():
             await self._benchmarks.update_one(self._key(benchmark_id), {"$set": {**fields, "updatedAt": utc_now()}})
 
 
@@ -239,6 +256,7 @@ def _record(document: dict[str, Any]) -> BenchmarkRecord:
         plan=BenchmarkPlanned.model_validate(document["plan"]) if document.get("plan") else None,
         report=document.get("report"),
         reason=document.get("reason"),
+        cause=document.get("cause") or {},
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from services.aggregator.report import ScoredSample
-from services.aggregator.store import BenchmarkRecord, Status
+from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, Status, cause_of
 from services.runner.adapters.base import Completion
 from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, utc_now
 
@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS benchmarks (
     plan         TEXT,
     report       TEXT,
     reason       TEXT,
+    cause        TEXT,
     PRIMARY KEY (tenant, benchmark_id)
 );
 CREATE INDEX IF NOT EXISTS benchmarks_newest ON benchmarks (tenant, created_at DESC);
@@ -70,6 +71,10 @@ class SqliteStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(benchmarks)")}
+        if "cause" not in columns:  # a file written before runs recorded who asked for them
+            with self._db:
+                self._db.execute("ALTER TABLE benchmarks ADD COLUMN cause TEXT")
         self._tenant = tenant
         self.path = path
 
@@ -78,7 +83,7 @@ class SqliteStore:
         with self._db:
             self._db.execute(
                 "INSERT OR IGNORE INTO benchmarks (tenant, benchmark_id, name, suite, status, trigger_kind,"
-                " created_at, updated_at, spec) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+                " created_at, updated_at, spec, cause) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
                 (
                     self._tenant,
                     request.benchmark_id,
@@ -88,6 +93,7 @@ class SqliteStore:
                     now,
                     now,
                     json.dumps(request.spec.to_document()),
+                    json.dumps(cause_of(request)),
                 ),
             )
 
@@ -137,10 +143,21 @@ class SqliteStore:
         ).fetchone()
         return _record(row) if row else None
 
-    async def list_benchmarks(self, *, limit: int = 20, offset: int = 0) -> list[BenchmarkRecord]:
+    async def list_benchmarks(
+        self, *, limit: int = 20, offset: int = 0, where: BenchmarkFilter = BenchmarkFilter()
+    ) -> list[BenchmarkRecord]:
+        conditions, values = ["tenant = ?"], [self._tenant]
+        for column, value in (("suite", where.suite), ("trigger_kind", where.trigger), ("status", where.status)):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                values.append(value)
+        if where.model is not None:
+            conditions.append("EXISTS (SELECT 1 FROM json_each(spec, '$.models') WHERE json_extract(value, '$.name') = ?)")
+            values.append(where.model)
         rows = self._db.execute(
-            "SELECT * FROM benchmarks WHERE tenant = ? ORDER BY created_at DESC, benchmark_id LIMIT ? OFFSET ?",
-            (self._tenant, limit, offset),
+            f"SELECT * FROM benchmarks WHERE {' AND '.join(conditions)}"
+            " ORDER BY created_at DESC, benchmark_id LIMIT ? OFFSET ?",
+            (*values, limit, offset),
         )
         return [_record(row) for row in rows]
 
@@ -197,4 +214,5 @@ def _record(row: sqlite3.Row) -> BenchmarkRecord:
         plan=BenchmarkPlanned.model_validate_json(row["plan"]) if row["plan"] else None,
         report=json.loads(row["report"]) if row["report"] else None,
         reason=row["reason"],
+        cause=json.loads(row["cause"]) if row["cause"] else {},
     )

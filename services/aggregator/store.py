@@ -7,14 +7,14 @@ shard never counts twice, and the first stored score stands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from services.aggregator.report import ScoredSample
-from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScores
+from shared.events import BenchmarkPlanned, BenchmarkRequested, DeploymentRef, SampleScores
 
-__all__ = ["Status", "BenchmarkRecord", "BenchmarkStore"]
+__all__ = ["Status", "BenchmarkFilter", "BenchmarkRecord", "BenchmarkStore", "cause_of"]
 
 Status = Literal["pending", "running", "completed", "failed"]
 
@@ -33,6 +33,21 @@ class BenchmarkRecord:
     plan: BenchmarkPlanned | None
     report: dict[str, Any] | None
     reason: str | None
+    cause: dict[str, Any] = field(default_factory=dict)
+    """Who or what asked for the run (camelCase keys): requestedBy, triggerDetail, deployment."""
+
+    @property
+    def models(self) -> list[str]:
+        return [model["name"] for model in self.spec.get("models", [])]
+
+    @property
+    def requested_by(self) -> str | None:
+        return self.cause.get("requestedBy")
+
+    @property
+    def deployment(self) -> DeploymentRef | None:
+        found = self.cause.get("deployment")
+        return DeploymentRef.model_validate(found) if found else None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -41,10 +56,30 @@ class BenchmarkRecord:
             "suite": self.suite,
             "status": self.status,
             "trigger": self.trigger,
+            "models": self.models,
+            "requestedBy": self.requested_by,
+            "triggerDetail": self.cause.get("triggerDetail"),
+            "deployment": self.cause.get("deployment"),
             "createdAt": self.created_at.isoformat(),
             "updatedAt": self.updated_at.isoformat(),
             "reason": self.reason,
         }
+
+
+def cause_of(request: BenchmarkRequested) -> dict[str, Any]:
+    """The request's who-and-why fields, as stored beside the benchmark."""
+    return request.model_dump(mode="json", by_alias=True, include={"requested_by", "trigger_detail", "deployment"}, exclude_none=True)
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkFilter:
+    """What `list_benchmarks` keeps; None matches anything."""
+
+    suite: str | None = None
+    model: str | None = None
+    """Benchmarks that ran a model of this name."""
+    trigger: str | None = None
+    status: str | None = None
 
 
 class BenchmarkStore(Protocol):
@@ -73,7 +108,9 @@ class BenchmarkStore(Protocol):
 
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None: ...
 
-    async def list_benchmarks(self, *, limit: int = 20, offset: int = 0) -> list[BenchmarkRecord]:
+    async def list_benchmarks(
+        self, *, limit: int = 20, offset: int = 0, where: BenchmarkFilter = BenchmarkFilter()
+    ) -> list[BenchmarkRecord]:
         """Newest first."""
         ...
 

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from faststream.kafka.fastapi import KafkaRouter
 
 from services.aggregator.mongo_store import MongoStore
 from services.gateway.dependencies import Gateway
-from services.gateway.routes import benchmarks, health, suites
+from services.gateway.deployments import handle_deployment
+from services.gateway.routes import benchmarks, deployments, health, suites
+from services.gateway.scheduler import Scheduler
+from services.gateway.suite_store import SuiteStore
 from services.gateway.validation import RequestProblem
+from shared import topics
 from shared.errors import InfrastructureError, InvalidInput
-from shared.messaging import Topics
+from shared.events import DeploymentEvent
+from shared.messaging import Outgoing, Topics, create_broker, subscribe
 from shared.service import ensure_topics
 from shared.settings import Settings
 
@@ -24,16 +30,46 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    kafka = KafkaRouter(settings.kafka_bootstrap, client_id="benchmarks-gateway", acks="all", include_in_schema=False)
+    # A plain FastStream broker, started in the lifespan: it publishes requests and consumes
+    # deployment events with the same delivery guarantees as the other services (shared/messaging.py)
+    broker = create_broker(settings, client_id="benchmarks-gateway")
+    names = Topics(settings)
+    gateways: list[Gateway] = []
+
+    async def on_deployment(event: DeploymentEvent) -> list[Outgoing]:
+        # the verdict follows on benchmarks.completed, from the aggregator
+        await handle_deployment(gateways[0], event)
+        return []
+
+    subscribe(
+        broker, names, settings,
+        topic=topics.DEPLOYMENTS, group="benchmarks-gateway",
+        event_type=DeploymentEvent, handler=on_deployment, service="gateway",
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_topics(settings)
         store = await MongoStore.connect(settings)  # the client belongs to this event loop
-        app.state.gateway = Gateway(settings=settings, store=store, broker=kafka.broker, topics=Topics(settings))
+        gateway = Gateway(
+            settings=settings, store=store, suites=SuiteStore(store.database, tenant=store.tenant),
+            broker=broker, topics=names,
+        )
+        gateways.append(gateway)
+        app.state.gateway = gateway
+        await broker.start()  # after the gateway exists: the first deployment event may arrive at once
+        scheduling = (
+            asyncio.create_task(Scheduler(gateway).run(settings.scheduler_interval_s), name="scheduler")
+            if settings.scheduler_enabled else None
+        )
         try:
-            yield  # the included KafkaRouter starts and stops its broker around this
+            yield
         finally:
+            if scheduling is not None:
+                scheduling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduling
+            await broker.stop()
             await store.close()
 
     app = FastAPI(
@@ -42,10 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.include_router(kafka)
     app.include_router(health.router)
     app.include_router(benchmarks.router)
     app.include_router(suites.router)
+    app.include_router(deployments.router)
 
     @app.middleware("http")
     async def limit_body_size(request: Request, call_next):  # noqa: ANN001, ANN202

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from faststream.kafka import KafkaBroker
 
 from services.aggregator.mongo_store import MongoStore
+from services.gateway.suite_store import SuiteStore
 from shared.messaging import Topics
 from shared.settings import Settings
 
@@ -19,6 +20,7 @@ __all__ = ["Gateway", "GatewayDep"]
 class Gateway:
     settings: Settings
     store: MongoStore
+    suites: SuiteStore
     broker: KafkaBroker
     topics: Topics
 

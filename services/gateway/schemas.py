@@ -30,6 +30,10 @@ class BenchmarkSummary(ApiModel):
     suite: str
     status: str
     trigger: str
+    models: list[str] = []
+    requested_by: str | None = None
+    trigger_detail: str | None = None
+    deployment: dict[str, str] | None = None
     created_at: str
     updated_at: str
     reason: str | None = None

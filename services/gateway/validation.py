@@ -21,11 +21,15 @@ class RequestProblem(InvalidInput):
         self.loc = loc
 
 
-async def check_datasets(spec: BenchmarkSpec, settings: Settings) -> dict[str, Dataset]:
-    """Load every task's dataset as the runner will, and enforce the size limit."""
+async def check_datasets(
+    spec: BenchmarkSpec, settings: Settings, *, loc: tuple[str | int, ...] = ("body",)
+) -> dict[str, Dataset]:
+    """Load every task's dataset as the runner will, and enforce the size limit; `loc` is where
+    the spec sits in the request body."""
     datasets: dict[str, Dataset] = {}
+    spec_loc = loc
     for index, task in enumerate(spec.tasks):
-        loc: tuple[str | int, ...] = ("body", "tasks", index, "dataset")
+        loc = spec_loc + ("tasks", index, "dataset")
         if task.dataset.path is not None:
             _check_server_path(Path(task.dataset.path), settings.data_dir, loc + ("path",))
         try:
@@ -37,7 +41,7 @@ async def check_datasets(spec: BenchmarkSpec, settings: Settings) -> dict[str, D
     evaluations = len(spec.models) * sum(len(d.samples) for d in datasets.values())
     if evaluations > settings.max_samples:
         raise RequestProblem(
-            ("body", "tasks"),
+            spec_loc + ("tasks",),
             f"{evaluations} model x sample evaluations exceed this server's maximum of {settings.max_samples};"
             " set a task 'limit' or split the benchmark",
         )

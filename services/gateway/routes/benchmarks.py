@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from services.aggregator.baselines import compare
-from services.aggregator.store import BenchmarkRecord
+from services.aggregator.completion import verdict_of
+from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, Status
 from services.gateway.dependencies import GatewayDep
+from services.gateway.runs import start_benchmark
 from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, Progress
 from services.gateway.validation import check_datasets
-from shared import topics
 from shared.errors import BrokerUnavailable
-from shared.events import BenchmarkRequested, new_benchmark_id
-from shared.messaging import Outgoing, publish
+from shared.events import Trigger
 from shared.spec import BenchmarkSpec
 
 router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
@@ -28,17 +28,17 @@ router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
         422: {"description": "A field is missing, of the wrong type, or refused; `detail` says which and why"},
     },
 )
-async def submit_benchmark(spec: BenchmarkSpec, gateway: GatewayDep) -> BenchmarkAccepted:
+async def submit_benchmark(
+    spec: BenchmarkSpec,
+    gateway: GatewayDep,
+    trigger: Annotated[Literal["api", "ci"], Query(description="`ci` for runs started by a CI pipeline")] = "api",
+    requested_by: Annotated[str | None, Query(alias="requestedBy", max_length=200, description="Who or what asks")] = None,
+) -> BenchmarkAccepted:
     """Accept a benchmark spec (the same shape as a spec file) and start it."""
     await check_datasets(spec, gateway.settings)
-    request = BenchmarkRequested(
-        tenant=gateway.settings.tenant, benchmark_id=new_benchmark_id(), spec=spec, trigger="api"
-    )
-    await gateway.store.create_benchmark(request)
     try:
-        await publish(gateway.broker, gateway.topics, Outgoing(topics.BENCHMARKS_REQUESTED, request.benchmark_id, request))
+        request = await start_benchmark(gateway, spec, trigger=trigger, requested_by=requested_by)
     except BrokerUnavailable as exc:
-        await gateway.store.fail(request.benchmark_id, f"could not be queued: {exc}")
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka did not accept the benchmark; try again") from exc
     return BenchmarkAccepted(
         benchmark_id=request.benchmark_id, status="pending", location=f"/v1/benchmarks/{request.benchmark_id}"
@@ -56,7 +56,12 @@ async def get_benchmark(benchmark_id: str, gateway: GatewayDep) -> dict[str, Any
         expected=record.plan.expected_samples if record.plan else None,
     )
     body = record.report if record.report is not None else _pending_report(record)
-    return {**body, "trigger": record.trigger, "reason": record.reason, "progress": progress.model_dump()}
+    return {
+        **body,
+        **record.summary(),
+        "verdict": verdict_of(record),
+        "progress": progress.model_dump(),
+    }
 
 
 @router.get(
@@ -80,9 +85,14 @@ async def list_benchmarks(
     gateway: GatewayDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
+    suite: Annotated[str | None, Query(description="Only this suite's runs")] = None,
+    model: Annotated[str | None, Query(description="Only runs that evaluated a model of this name")] = None,
+    trigger: Annotated[Trigger | None, Query(description="Only runs started this way")] = None,
+    status_: Annotated[Status | None, Query(alias="status", description="Only runs in this state")] = None,
 ) -> BenchmarkPage:
-    """Benchmarks, newest first."""
-    records = await gateway.store.list_benchmarks(limit=limit, offset=offset)
+    """Benchmarks, newest first, optionally filtered."""
+    where = BenchmarkFilter(suite=suite, model=model, trigger=trigger, status=status_)
+    records = await gateway.store.list_benchmarks(limit=limit, offset=offset, where=where)
     return BenchmarkPage(items=[BenchmarkSummary.model_validate(r.summary()) for r in records], limit=limit, offset=offset)
 
 

@@ -1,15 +1,98 @@
-"""/v1/suites/{suite}/baseline: pin and read a suite's baseline."""
+"""/v1/suites: stored benchmark templates (with optional schedules), their runs and baselines."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
-from pydantic import Field
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field, ValidationError
 
 from services.aggregator.baselines import pin_baseline
 from services.gateway.dependencies import GatewayDep
-from services.gateway.schemas import ApiModel
+from services.gateway.runs import spec_for_run, start_benchmark
+from services.gateway.schemas import ApiModel, BenchmarkAccepted
+from services.gateway.validation import RequestProblem, check_datasets
+from shared.errors import BrokerUnavailable
+from shared.events import utc_now
+from shared.spec import ModelConfig
+from shared.suites import Suite
 
 router = APIRouter(prefix="/v1/suites", tags=["suites"])
+
+REFUSED = {422: {"description": "A field is missing, of the wrong type, or refused; `detail` says which and why"}}
+NOT_FOUND = {404: {"description": "No suite of this name"}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**REFUSED, 409: {"description": "The suite exists (PUT replaces)"}})
+async def create_suite(suite: Suite, gateway: GatewayDep) -> dict[str, Any]:
+    """Store a suite: a benchmark spec, its tolerances, and optionally a cron schedule."""
+    await check_datasets(suite.spec, gateway.settings, loc=("body", "spec"))
+    now = utc_now()
+    if not await gateway.suites.create(suite, now):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"suite {suite.name!r} exists; PUT /v1/suites/{suite.name} replaces it")
+    return await _suite_body(gateway, suite.name)
+
+
+@router.get("")
+async def list_suites(gateway: GatewayDep) -> dict[str, Any]:
+    now = utc_now()
+    return {"items": [record.to_json(now) for record in await gateway.suites.list()]}
+
+
+@router.get("/{name}", responses=NOT_FOUND)
+async def get_suite(name: str, gateway: GatewayDep) -> dict[str, Any]:
+    return await _suite_body(gateway, name)
+
+
+@router.put("/{name}", responses={**REFUSED, 201: {"description": "Created"}})
+async def put_suite(name: str, body: Annotated[dict[str, Any], Body()], gateway: GatewayDep, response: Response) -> dict[str, Any]:
+    """Create or replace a suite (the name comes from the path). Changing the schedule starts it
+    afresh: occurrences before the change never run."""
+    if body.get("name", name) != name:
+        raise RequestProblem(("body", "name"), f"the body names suite {body['name']!r} but the path names {name!r}")
+    suite = _parse_suite({**body, "name": name})
+    await check_datasets(suite.spec, gateway.settings, loc=("body", "spec"))
+    if await gateway.suites.put(suite, utc_now()):
+        response.status_code = status.HTTP_201_CREATED
+    return await _suite_body(gateway, name)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def delete_suite(name: str, gateway: GatewayDep) -> None:
+    """Delete the suite and its schedule; its benchmarks and baselines stay."""
+    if not await gateway.suites.delete(name):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no suite {name!r}")
+
+
+class SuiteRunRequest(ApiModel):
+    models: list[str] | None = None
+    """Run only these of the suite's models (after `modelConfigs`); all of them if left out."""
+    model_configs: list[ModelConfig] = Field(default_factory=list)
+    """Models to run instead of the suite's model of the same name, or in addition."""
+    endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    """Base URL for the one model run (e.g. a candidate deployment under test)."""
+    trigger: Literal["api", "ci"] = "api"
+    requested_by: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=500)
+    """Why, in words (e.g. the commit under test); recorded as the run's trigger detail."""
+
+
+@router.post("/{name}/runs", status_code=status.HTTP_202_ACCEPTED, responses={**REFUSED, **NOT_FOUND})
+async def run_suite(name: str, request: SuiteRunRequest, gateway: GatewayDep) -> BenchmarkAccepted:
+    """Start a run of the suite now (what `benchmarks submit --suite` does, e.g. from CI)."""
+    record = await gateway.suites.get(name)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no suite {name!r}")
+    spec = spec_for_run(record.suite, models=request.models, model_configs=request.model_configs, endpoint=request.endpoint)
+    try:
+        started = await start_benchmark(
+            gateway, spec, trigger=request.trigger, requested_by=request.requested_by,
+            trigger_detail=request.reason or f"run of suite {name!r} requested over the API",
+        )
+    except BrokerUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka did not accept the benchmark; try again") from exc
+    return BenchmarkAccepted(benchmark_id=started.benchmark_id, status="pending", location=f"/v1/benchmarks/{started.benchmark_id}")
 
 
 class BaselineRequest(ApiModel):
@@ -36,3 +119,17 @@ async def get_baseline(suite: str, gateway: GatewayDep) -> Baseline:
     if not pinned:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"suite {suite!r} has no baseline")
     return Baseline(suite=suite, models=pinned)
+
+
+def _parse_suite(body: dict[str, Any]) -> Suite:
+    try:
+        return Suite.model_validate(body)
+    except ValidationError as exc:  # reported like FastAPI's own body errors (field path + reason)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]) from None
+
+
+async def _suite_body(gateway: GatewayDep, name: str) -> dict[str, Any]:
+    record = await gateway.suites.get(name)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no suite {name!r}")
+    return record.to_json(utc_now())

@@ -1,0 +1,40 @@
+"""/v1/deployments: the `deployments` Kafka event over HTTP, for systems that only send webhooks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from services.gateway.deployments import handle_deployment
+from services.gateway.dependencies import GatewayDep
+from services.gateway.schemas import ApiModel
+from shared.errors import BrokerUnavailable
+from shared.events import DeploymentEvent
+
+router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
+
+
+class DeploymentAccepted(ApiModel):
+    benchmark_id: str
+    duplicate: bool
+    """True when this model + version was seen before: no new run, the first one's id."""
+    location: str
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"description": "This model + version was seen before: the existing run", "model": DeploymentAccepted},
+        422: {"description": "A field is missing or refused, the suite is unknown, or the model cannot be run"},
+    },
+)
+async def deployment(event: DeploymentEvent, gateway: GatewayDep, response: Response) -> DeploymentAccepted:
+    """Benchmark a deployed model version with its suite; the verdict against the suite's
+    baseline is published on `benchmarks.completed` and readable at `location`."""
+    try:
+        run = await handle_deployment(gateway, event)
+    except BrokerUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka did not accept the benchmark; try again") from exc
+    if run.duplicate:
+        response.status_code = status.HTTP_200_OK
+    return DeploymentAccepted(benchmark_id=run.benchmark_id, duplicate=run.duplicate, location=f"/v1/benchmarks/{run.benchmark_id}")

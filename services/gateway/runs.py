@@ -1,0 +1,108 @@
+"""Starting benchmarks from the gateway: from a submitted spec, a stored suite, a schedule or a
+deployment. `spec_for_run` is pure (which models a suite run evaluates, and how); `start_benchmark`
+records and publishes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.gateway.dependencies import Gateway
+from services.gateway.validation import RequestProblem
+from shared import topics
+from shared.errors import BrokerUnavailable
+from shared.events import BenchmarkRequested, DeploymentEvent, DeploymentRef, Trigger, new_benchmark_id
+from shared.messaging import Outgoing, publish
+from shared.spec import BenchmarkSpec, ModelConfig, describe_validation_error
+from shared.suites import Suite
+
+__all__ = ["spec_for_run", "deployment_spec", "start_benchmark", "UNCACHED_TRIGGERS"]
+
+UNCACHED_TRIGGERS: frozenset[Trigger] = frozenset({"schedule", "deployment", "ci"})
+"""Runs that exist to detect change never reuse stored model responses, whatever the spec says."""
+
+
+def spec_for_run(
+    suite: Suite,
+    *,
+    models: Sequence[str] | None = None,
+    model_configs: Sequence[ModelConfig] = (),
+    endpoint: str | None = None,
+    loc: tuple[str | int, ...] = ("body",),
+) -> BenchmarkSpec:
+    """The suite's spec with `model_configs` replacing (by name) or joining its models, then only
+    the `models` named kept (all if None), then `endpoint` as the one kept model's base URL."""
+    chosen = {model.name: model for model in suite.spec.models}
+    for config in model_configs:
+        chosen[config.name] = config
+    if models:
+        unknown = [name for name in models if name not in chosen]
+        if unknown:
+            raise RequestProblem(
+                loc + ("models",),
+                f"suite {suite.name!r} has no model {', '.join(map(repr, unknown))} (it has {', '.join(chosen)});"
+                " give its configuration too",
+            )
+        chosen = {name: chosen[name] for name in dict.fromkeys(models)}
+    if endpoint is not None:
+        if len(chosen) != 1:
+            raise RequestProblem(loc + ("endpoint",), f"an endpoint needs exactly one model to apply to, not {len(chosen)}; name it")
+        (only,) = chosen.values()
+        chosen = {only.name: _validated(only, {"baseUrl": endpoint}, loc + ("endpoint",))}
+    return suite.spec.model_copy(update={"models": list(chosen.values())})
+
+
+def deployment_spec(suite: Suite, event: DeploymentEvent) -> BenchmarkSpec:
+    """The run judging a deployment: its model alone, under the deployed name, so the suite's
+    baseline for that name is what it is compared with."""
+    configs = []
+    if event.model_settings is not None:
+        configs.append(_validated(event.model_settings, {"name": event.model}, ("modelConfig",)))
+    elif event.model not in {model.name for model in suite.spec.models}:
+        raise RequestProblem(
+            ("modelConfig",),
+            f"suite {suite.name!r} has no model {event.model!r}; give the deployed model's 'modelConfig'",
+        )
+    return spec_for_run(suite, models=[event.model], model_configs=configs, endpoint=event.endpoint, loc=())
+
+
+async def start_benchmark(
+    gateway: Gateway,
+    spec: BenchmarkSpec,
+    *,
+    trigger: Trigger,
+    requested_by: str | None = None,
+    trigger_detail: str | None = None,
+    deployment: DeploymentEvent | None = None,
+    benchmark_id: str | None = None,
+) -> BenchmarkRequested:
+    """Record the benchmark as pending and publish its request. If Kafka refuses, the benchmark
+    is marked failed and BrokerUnavailable propagates (the caller decides: 503, retry, ...)."""
+    if trigger in UNCACHED_TRIGGERS:
+        spec = spec.model_copy(update={"models": [m.model_copy(update={"cache": False}) for m in spec.models]})
+    request = BenchmarkRequested(
+        tenant=gateway.settings.tenant,
+        benchmark_id=benchmark_id or new_benchmark_id(),
+        spec=spec,
+        trigger=trigger,
+        requested_by=requested_by,
+        trigger_detail=trigger_detail,
+        deployment=DeploymentRef(model=deployment.model, version=deployment.version) if deployment else None,
+    )
+    await gateway.store.create_benchmark(request)
+    try:
+        await publish(gateway.broker, gateway.topics, Outgoing(topics.BENCHMARKS_REQUESTED, request.benchmark_id, request))
+    except BrokerUnavailable as exc:
+        await gateway.store.fail(request.benchmark_id, f"could not be queued: {exc}")
+        raise
+    return request
+
+
+def _validated(model: ModelConfig, changes: dict[str, Any], loc: tuple[str | int, ...]) -> ModelConfig:
+    """`model` with `changes` (wire names), checked again as a whole (e.g. a URL on a builtin model)."""
+    try:
+        return ModelConfig.model_validate({**model.model_dump(by_alias=True), **changes})
+    except ValidationError as exc:
+        raise RequestProblem(loc, describe_validation_error(exc)) from None

@@ -1,0 +1,73 @@
+"""Starts suites' scheduled runs. Runs in every gateway replica; a claim per occurrence in
+MongoDB (services/gateway/suite_store.py) makes each run start exactly once.
+
+After downtime a suite catches up at most one missed run: the latest occurrence, its trigger
+detail saying it is a catch-up and how many were skipped (shared/suites.py decides which).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from services.gateway.dependencies import Gateway
+from services.gateway.runs import start_benchmark
+from shared.errors import BenchmarkError
+from shared.events import new_benchmark_id, utc_now
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, gateway: Gateway, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._gateway = gateway
+        self._clock = clock
+
+    async def tick(self) -> list[str]:
+        """Start every run due now; return the benchmark ids this scheduler started."""
+        now = self._clock()
+        started = []
+        for record in await self._gateway.suites.list():
+            schedule = record.suite.schedule
+            if schedule is None or record.schedule_since is None:
+                continue
+            due = schedule.due_run(now, since=record.schedule_since, last_due=record.last_due_at)
+            if due is None:
+                continue
+            occurrence = f"schedule:{record.suite.name}:{due.due_at.astimezone(UTC).isoformat()}"
+            benchmark_id = new_benchmark_id()
+            if await self._gateway.suites.claim(occurrence, benchmark_id, now) is not None:
+                continue  # another gateway started it
+            try:
+                await start_benchmark(
+                    self._gateway,
+                    record.suite.spec,
+                    trigger="schedule",
+                    requested_by="scheduler",
+                    trigger_detail=due.describe(schedule),
+                    benchmark_id=benchmark_id,
+                )
+            except BenchmarkError as exc:
+                # give the occurrence back: the next tick (here or in another gateway) tries again
+                await self._gateway.suites.release(occurrence, benchmark_id)
+                log.warning("scheduled run of suite %r not started: %s", record.suite.name, exc)
+                continue
+            await self._gateway.suites.record_scheduled_run(record.suite.name, due.due_at, benchmark_id)
+            log.info("started %s: suite %r, %s", benchmark_id, record.suite.name, due.describe(schedule))
+            started.append(benchmark_id)
+        return started
+
+    async def run(self, interval_s: float) -> None:
+        """Tick every `interval_s` seconds until cancelled; an unreachable store is logged and retried."""
+        while True:
+            try:
+                await self.tick()
+            except BenchmarkError as exc:
+                log.warning("scheduler tick failed: %s", exc)
+            except Exception:  # a bug must not stop every later scheduled run
+                log.exception("scheduler tick failed")
+            await asyncio.sleep(interval_s)
