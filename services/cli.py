@@ -374,6 +374,77 @@ def _print_comparison(result: dict[str, Any]) -> None:
     stdout.print("  p-values adjusted across cells (Benjamini-Hochberg); MDE: smallest change detectable at 80% power", style="dim")
 
 
+suite_app = typer.Typer(help="Suites stored on a gateway: benchmark templates, optionally re-run on a schedule.", no_args_is_help=True)
+app.add_typer(suite_app, name="suite")
+UrlOption = Annotated[str | None, typer.Option("--url", help="Gateway URL \\[default: $BENCH_GATEWAY_URL or http://127.0.0.1:8000]")]
+
+
+@suite_app.command("put")
+def suite_put(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="Suite file, YAML or JSON: name, spec, schedule.")],
+    url: UrlOption = None,
+) -> None:
+    """Create or replace a suite from a file; local dataset files are sent inline."""
+    from shared.suites import load_suite
+
+    try:
+        suite = load_suite(path)
+        body = {**suite.model_dump(mode="json", by_alias=True, exclude_none=True), "spec": _inlined(suite.spec, path)}
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from None
+    response = _call_gateway(url, "PUT", f"/v1/suites/{suite.name}", json=body)
+    stored = response.json()
+    verb = "created" if response.status_code == 201 else "replaced"
+    when = f"; next run {stored['nextRunAt']}" if stored.get("nextRunAt") else "; no schedule"
+    stdout.print(f"{verb} suite {suite.name!r}{when}")
+
+
+@suite_app.command("list")
+def suite_list(url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Suites with their schedules and latest scheduled runs."""
+    items = _call_gateway(url, "GET", "/v1/suites").json()["items"]
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("suite", "models", "schedule", "next run", "last scheduled run")
+    for item in items:
+        schedule = item.get("schedule")
+        last = item.get("lastScheduledRun") or {}
+        table.add_row(
+            item["name"], ", ".join(m["name"] for m in item["spec"]["models"]),
+            f"{schedule['cron']} ({schedule['timezone']})" if schedule else "-", item.get("nextRunAt", "-"),
+            last.get("benchmarkId", "-"),
+        )
+    stdout.print(table)
+
+
+@suite_app.command("show")
+def suite_show(name: Annotated[str, typer.Argument(metavar="NAME")], url: UrlOption = None) -> None:
+    """A suite as stored (JSON)."""
+    _print_json(_call_gateway(url, "GET", f"/v1/suites/{name}").json())
+
+
+@suite_app.command("delete")
+def suite_delete(name: Annotated[str, typer.Argument(metavar="NAME")], url: UrlOption = None) -> None:
+    """Delete a suite and its schedule (its benchmarks and baselines stay)."""
+    _call_gateway(url, "DELETE", f"/v1/suites/{name}")
+    stdout.print(f"deleted suite {name!r}")
+
+
+def _call_gateway(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    """One request to the gateway; a refusal or an unreachable gateway ends the command (exit 2)."""
+    import httpx
+
+    gateway_url = (url or Settings().gateway_url).rstrip("/")
+    try:
+        response = httpx.request(method, gateway_url + path, timeout=60.0, **kwargs)
+    except httpx.TransportError as exc:
+        raise _fail(f"cannot reach the gateway at {gateway_url}: {exc} (start one with scripts/dev.sh up)") from None
+    if response.status_code >= 400:
+        raise _fail(f"{method} {path}: HTTP {response.status_code}: {_reason(response)}")
+    return response
+
+
 class Service(str, Enum):
     gateway = "gateway"
     runner = "runner"

@@ -38,6 +38,7 @@ __all__ = [
     "TaskSpec",
     "BenchmarkSpec",
     "load_spec",
+    "read_document",
     "parse_spec",
     "describe_validation_error",
 ]
@@ -328,17 +329,21 @@ def parse_spec(data: Any, *, source: str = "spec") -> BenchmarkSpec:
 
 def load_spec(path: Path) -> BenchmarkSpec:
     """Read a YAML or JSON spec file."""
+    return parse_spec(read_document(path, "spec"), source=str(path))
+
+
+def read_document(path: Path, what: str) -> Any:
+    """A YAML or JSON file's content (JSON for .json, YAML otherwise); SpecError names the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError(f"{path}: cannot read the spec: {exc.strerror or exc}") from None
+        raise SpecError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise SpecError(f"{path}: the spec is not UTF-8 text") from None
+        raise SpecError(f"{path}: the {what} is not UTF-8 text") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {_first_line(exc)}") from None
-    return parse_spec(data, source=str(path))
 
 
 def _first_line(exc: Exception) -> str:

@@ -16,12 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from pathlib import Path
+
 from croniter import croniter
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from shared.spec import BenchmarkSpec, SpecModel
+from shared.errors import SpecError
+from shared.spec import BenchmarkSpec, SpecModel, describe_validation_error, read_document
 
-__all__ = ["Schedule", "Suite", "DueRun", "SUITE_NAME_PATTERN"]
+__all__ = ["Schedule", "Suite", "DueRun", "SUITE_NAME_PATTERN", "load_suite"]
 
 SUITE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 """Suite names appear in URLs, Prometheus labels and Kafka keys: keep them plain."""
@@ -115,6 +118,17 @@ class Suite(SpecModel):
                 raise ValueError(f"spec.suite is {named!r} but the suite is {value['name']!r}; leave spec.suite out")
             value = {**value, "spec": {**value["spec"], "suite": value["name"]}}
         return value
+
+
+def load_suite(path: Path) -> Suite:
+    """Read a YAML or JSON suite file; SpecError names the file, the field and the reason."""
+    data = read_document(path, "suite")
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a suite is a mapping with 'name', 'spec' and optionally 'schedule'")
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
 
 
 def _duration(delta: timedelta) -> str:

@@ -24,6 +24,7 @@ from shared.events import DeploymentEvent
 from shared.messaging import Topics, create_broker
 from shared.settings import Settings
 from shared.suites import Suite
+from tests.conftest import EXAMPLES
 from tests.fakes.model_server import FakeModelServer
 from tests.integration.conftest import Kafka, Services, settings_env
 
@@ -122,9 +123,17 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
         assert api.post("/v1/suites/nope/runs", json={}).status_code == 404
         assert api.delete("/v1/suites/nope").status_code == 404
         assert [s["name"] for s in api.get("/v1/suites").json()["items"]] == ["nightly"]
+        cli = CLI(settings, gateway.url)
+        example = cli.run("suite", "put", str(EXAMPLES / "suites" / "weekly.yaml"))
+        assert example.returncode == 0 and example.stdout.startswith("created suite 'weekly'; next run 20"), example.stderr
+        weekly = api.get("/v1/suites/weekly").json()
+        assert weekly["schedule"] == {"cron": "0 3 * * 1", "timezone": "Europe/Berlin"}
+        assert weekly["nextRunAt"].endswith(("T03:00:00+01:00", "T03:00:00+02:00"))
+        assert len(weekly["spec"]["tasks"][1]["dataset"]["records"]) > 0  # the local file went inline
+        assert "weekly" in cli.run("suite", "list").stdout
+        assert cli.run("suite", "delete", "weekly").returncode == 0 and api.get("/v1/suites/weekly").status_code == 404
 
         # --- the CI gate: exit codes for unchanged, regressed, failed, no baseline
-        cli = CLI(settings, gateway.url)
         no_baseline = cli("--suite", "nightly", "--wait", "--fail-on", "regressed", "--require-baseline")
         assert no_baseline.returncode == 4, no_baseline.stderr
         assert "has no baseline" in no_baseline.stderr
@@ -203,9 +212,11 @@ class CLI:
         self._env = settings_env(settings, BENCH_GATEWAY_URL=url, CI="true", GITHUB_REPOSITORY="acme/model", GITHUB_SHA="0123456789abcdef")
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run("submit", *args, "--timeout", "120")
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         executable = Path(sys.executable).parent / "benchmarks"
-        return subprocess.run([str(executable), "submit", *args, "--timeout", "120"], env=self._env,
-                              capture_output=True, text=True, timeout=180)
+        return subprocess.run([str(executable), *args], env=self._env, capture_output=True, text=True, timeout=180)
 
 
 class SuiteStoreClient:
