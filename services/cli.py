@@ -471,7 +471,7 @@ def serve(
         host=host or settings.service_host,
         port=port or getattr(settings, f"{service.value}_port"),
         log_config=None,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
     )
 
 

@@ -70,6 +70,7 @@ def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
+        graceful_timeout=settings.shutdown_timeout_s,  # on SIGTERM, finish the messages in flight first
         logger=log,
     )
 

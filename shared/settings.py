@@ -65,5 +65,8 @@ class Settings(BaseSettings):
     """How often each gateway looks for due scheduled runs (BENCH_SCHEDULER_INTERVAL_S)."""
     scheduler_enabled: bool = True
     """Set false to run gateways that never start scheduled runs (BENCH_SCHEDULER_ENABLED)."""
+    shutdown_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    """On SIGTERM a service stops taking messages and finishes those in flight for up to this long
+    (BENCH_SHUTDOWN_TIMEOUT_S); a Kubernetes grace period must be longer."""
     retry_attempts: int = Field(default=5, ge=1, le=100)
     """Tries of a retryable failure (store or broker unreachable) before the message is re-read."""

@@ -88,3 +88,26 @@ async def test_killing_a_runner_mid_run_loses_nothing_and_counts_nothing_twice(
     stored = await database.benchmarks.find_one({"benchmarkId": "bm_crash"})
     assert stored["report"]["details"][0]["samples"] == 32
     await asyncio.sleep(0)
+
+
+async def test_a_runner_stopped_mid_shard_finishes_it_before_exiting(
+    services: Services, kafka: Kafka, provider: FakeModelServer, settings: Settings
+) -> None:
+    provider.configure(latency_ms=1500)  # a shard of 4 at concurrency 1 takes 6 s: SIGTERM lands inside it
+    services.settings = settings.model_copy(update={"shard_size": 4})
+    stopped = services.start("runner", replica=0)
+    services.start("scorer")
+    services.start("aggregator")
+    await kafka.send(topics.BENCHMARKS_REQUESTED, _request("bm_stop", provider, 8, concurrency=1), key="bm_stop")
+
+    while provider.stats().requests < 1:  # a shard is in flight
+        await asyncio.sleep(0.1)
+    stopped.process.terminate()
+    await asyncio.to_thread(stopped.process.wait, 30)  # uvicorn re-raises SIGTERM once it has shut down
+    log = stopped.log()
+    assert "ran shard bm_stop:" in log and "Application shutdown complete" in log, log[-3000:]  # the shard in flight was finished
+    services.start("runner", replica=1)
+
+    [completed] = await kafka.read(topics.BENCHMARKS_COMPLETED, count=1, timeout=90)
+    assert completed["status"] == "completed" and completed["results"][0]["qa"]["exact-match"] == 100.0
+    assert await kafka.read(topics.BENCHMARKS_DLQ, count=1, timeout=2) == []
