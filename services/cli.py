@@ -99,6 +99,7 @@ def run(
                     base_dir=spec_path.parent,
                     store=repository,
                     settings=settings,
+                    requested_by=_requester(),
                     cache=repository,
                     on_plan=lambda plan: progress.update(bar, total=plan.expected_samples),
                     on_progress=lambda done, total: progress.update(bar, completed=done, total=total),

@@ -42,6 +42,7 @@ async def run_benchmark(
     store: BenchmarkStore,
     settings: Settings,
     trigger: Trigger = "cli",
+    requested_by: str | None = None,
     cache: ResponseCache | None = None,
     on_plan: Callable[[BenchmarkPlanned], None] | None = None,
     on_progress: ProgressCallback | None = None,
@@ -61,7 +62,7 @@ async def run_benchmark(
         await models.close()
         raise
     request = BenchmarkRequested(
-        tenant=settings.tenant, benchmark_id=new_benchmark_id(), spec=spec, trigger=trigger
+        tenant=settings.tenant, benchmark_id=new_benchmark_id(), spec=spec, trigger=trigger, requested_by=requested_by
     )
     plan, work = plan_benchmark(request, datasets, shard_size=settings.shard_size)
     await store.create_benchmark(request)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from services import embedded
 from services.aggregator.sqlite_store import SqliteStore
+from services.aggregator.store import BenchmarkFilter
 from services.runner.models import ModelPool
 from shared.events import SampleScores
 from shared.settings import Settings
@@ -79,3 +82,41 @@ async def test_redelivered_scores_do_not_count_twice(store: SqliteStore, setting
     )
     assert await store.save_scores(again) == 0  # nothing new
     assert await store.count_scores(report["benchmarkId"]) == 240
+
+
+async def test_list_filters_and_who_asked(store: SqliteStore, settings: Settings) -> None:
+    spec = load_spec(QUICKSTART).model_copy(update={"tasks": load_spec(QUICKSTART).tasks[1:]})
+    by_cli = await embedded.run_benchmark(spec, base_dir=EXAMPLES, store=store, settings=settings, requested_by="ada")
+    lead_only = spec.model_copy(update={"models": spec.models[:1], "suite": "other"})
+    by_ci = await embedded.run_benchmark(lead_only, base_dir=EXAMPLES, store=store, settings=settings, trigger="ci")
+
+    def ids(records: list) -> list[str]:
+        return [r.benchmark_id for r in records]
+
+    assert ids(await store.list_benchmarks(where=BenchmarkFilter(trigger="ci"))) == [by_ci["benchmarkId"]]
+    assert ids(await store.list_benchmarks(where=BenchmarkFilter(model="extractive"))) == [by_cli["benchmarkId"]]
+    assert ids(await store.list_benchmarks(where=BenchmarkFilter(model="lead", suite="quickstart", status="completed"))) == [
+        by_cli["benchmarkId"]]
+    assert await store.list_benchmarks(where=BenchmarkFilter(status="failed")) == []
+    assert (await store.get_benchmark(by_cli["benchmarkId"])).summary()["requestedBy"] == "ada"
+
+
+def test_a_store_file_from_before_the_cause_column_still_opens(tmp_path) -> None:  # noqa: ANN001
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE benchmarks (tenant TEXT NOT NULL, benchmark_id TEXT NOT NULL, name TEXT NOT NULL,"
+            " suite TEXT NOT NULL, status TEXT NOT NULL, trigger_kind TEXT NOT NULL, created_at TEXT NOT NULL,"
+            " updated_at TEXT NOT NULL, spec TEXT NOT NULL, plan TEXT, report TEXT, reason TEXT,"
+            " PRIMARY KEY (tenant, benchmark_id))"
+        )
+        old.execute(
+            "INSERT INTO benchmarks VALUES ('default', 'bm_old', 'n', 's', 'completed', 'cli',"
+            " '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', '{}', NULL, NULL, NULL)"
+        )
+    store = SqliteStore(path)
+    [record] = asyncio.run(store.list_benchmarks())
+    assert record.benchmark_id == "bm_old" and record.cause == {} and record.requested_by is None
+    asyncio.run(store.close())
