@@ -21,7 +21,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
@@ -30,8 +30,10 @@ from rich.table import Table
 from rich.text import Text
 
 from services.aggregator.sqlite_store import SqliteStore
+from services.aggregator.store import Status
 from services.scorer.metrics.registry import get_metric
 from shared.errors import InvalidInput
+from shared.events import Trigger
 from shared.settings import Settings
 from shared.spec import load_spec
 
@@ -135,20 +137,26 @@ def show(
     _print_json(record.report) if as_json else _print_report(record.report)
 
 
+TriggerChoice = Enum("TriggerChoice", {name: name for name in get_args(Trigger)}, type=str)
+StatusChoice = Enum("StatusChoice", {name: name for name in get_args(Status)}, type=str)
+
+
 @app.command(name="list")
 def list_benchmarks(
     store: StoreOption = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many to show.")] = 20,
     suite: Annotated[str | None, typer.Option(help="Only this suite's runs.")] = None,
     model: Annotated[str | None, typer.Option(help="Only runs that evaluated this model.")] = None,
-    trigger: Annotated[str | None, typer.Option(help="Only runs started this way (api, cli, schedule, deployment, ci).")] = None,
-    status: Annotated[str | None, typer.Option(help="Only runs in this state (pending, running, completed, failed).")] = None,
+    trigger: Annotated[TriggerChoice | None, typer.Option(help="Only runs started this way.")] = None,
+    status: Annotated[StatusChoice | None, typer.Option(help="Only runs in this state.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List stored benchmarks, newest first."""
     from services.aggregator.store import BenchmarkFilter
 
-    where = BenchmarkFilter(suite=suite, model=model, trigger=trigger, status=status)
+    where = BenchmarkFilter(
+        suite=suite, model=model, trigger=trigger.value if trigger else None, status=status.value if status else None
+    )
     records = asyncio.run(_read(lambda s: s.list_benchmarks(limit=limit, where=where), store))
     if as_json:
         _print_json([r.summary() for r in records])
@@ -521,6 +529,8 @@ def submit(
         raise _fail("give a spec file or --suite NAME (one of them)")
     if suite is None and (model or model_config or endpoint or reason):
         raise _fail("--model, --model-config, --endpoint and --reason go with --suite")
+    if not wait and (fail_on is not FailOn.never or require_baseline):
+        raise _fail("--fail-on and --require-baseline judge the finished run: add --wait")
     params = {
         "trigger": (trigger or (SubmitTrigger.ci if _in_ci() else SubmitTrigger.api)).value,
         "requestedBy": requested_by or _requester(),
@@ -609,6 +619,7 @@ def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> di
     progress = _samples_progress()
     bar = progress.add_task(f"{name} ({benchmark_id})", total=None)
     deadline = time.monotonic() + timeout
+    next_line = time.monotonic()  # without a terminal (a CI log) the bar draws nothing: print lines
     with progress:
         while True:
             response = client.get(f"/v1/benchmarks/{benchmark_id}")
@@ -617,6 +628,9 @@ def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> di
             report = response.json()
             done = report.get("progress") or {}
             progress.update(bar, completed=done.get("scored", 0), total=done.get("expected"))
+            if not stderr.is_terminal and time.monotonic() >= next_line:
+                stderr.print(f"{benchmark_id}: {report['status']}, {done.get('scored', 0)}/{done.get('expected') or '?'} samples scored")
+                next_line = time.monotonic() + 10
             if report["status"] in ("completed", "failed"):
                 return report
             if time.monotonic() > deadline:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from services.gateway.dependencies import Gateway
 from services.gateway.runs import deployment_spec, start_benchmark
 from services.gateway.validation import RequestProblem
-from shared.errors import BrokerUnavailable
+from shared.errors import BenchmarkError
 from shared.events import DeploymentEvent, new_benchmark_id, utc_now
 
 __all__ = ["DeploymentRun", "handle_deployment"]
@@ -24,8 +24,9 @@ async def handle_deployment(gateway: Gateway, event: DeploymentEvent) -> Deploym
     """Start the suite's run for the deployed model, once per model + version.
 
     Raises RequestProblem (not retryable: the DLQ for Kafka, 422 over HTTP) for an unknown suite
-    or a model the suite cannot run, and BrokerUnavailable when the run could not be queued (the
-    claim is then given back, so a redelivery or a retried webhook starts it)."""
+    or a model the suite cannot run, and BrokerUnavailable / StoreUnavailable when the run could
+    not be recorded or queued (the claim is then given back, so a redelivery or a retried webhook
+    starts it)."""
     record = await gateway.suites.get(event.suite)
     if record is None:
         raise RequestProblem(("suite",), f"no suite named {event.suite!r} (create it with PUT /v1/suites/{event.suite})")
@@ -42,11 +43,11 @@ async def handle_deployment(gateway: Gateway, event: DeploymentEvent) -> Deploym
             spec,
             trigger="deployment",
             requested_by=event.deployed_by or "deployment system",
-            trigger_detail=f"deployment of {event.model} version {event.version}{where}, compared with suite {event.suite!r}'s baseline",
+            trigger_detail=f"deployment of {event.model} version {event.version}{where}, compared with the baseline of suite {event.suite!r}",
             deployment=event,
             benchmark_id=benchmark_id,
         )
-    except BrokerUnavailable:
+    except BenchmarkError:
         await gateway.suites.release(occurrence, benchmark_id)
         raise
     return DeploymentRun(benchmark_id, duplicate=False)

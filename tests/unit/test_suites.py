@@ -116,6 +116,11 @@ class TestSpecForRun:
         with pytest.raises(RequestProblem, match="exactly one model"):
             spec_for_run(suite(), endpoint="http://candidate:8080/v1")
 
+    def test_builtin_models_have_no_endpoint(self) -> None:
+        with pytest.raises(RequestProblem, match="built-in model") as caught:
+            spec_for_run(suite(), models=["lead"], endpoint="http://127.0.0.1:9/v1")
+        assert caught.value.loc == ("body", "endpoint")
+
     def test_endpoint_replaces_the_base_url(self) -> None:
         configs = [{"name": "summarizer", "provider": "openai", "model": "m", "baseUrl": "http://prod/v1"}]
         chosen = spec_for_run(
