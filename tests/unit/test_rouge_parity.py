@@ -133,16 +133,36 @@ def test_results_do_not_depend_on_the_caches() -> None:
     assert warm == cold
 
 
-def test_scorer_matches_rouge_score_when_tokens_outnumber_the_characters(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A reference with more distinct tokens than Unicode has characters (a million words) is
-    # encoded as lists of ints instead; the same numbers must come out. Lowering the limit
-    # exercises that path on ordinary texts.
-    from services.scorer.metrics import rouge_index
+def test_scorer_matches_rouge_score_when_the_token_codes_start_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tokens are coded as characters from one bounded table; when it fills it starts again
+    # between computations. A tiny limit makes that happen every few texts: the same numbers
+    # must come out, and no code string of an earlier table may meet a new one.
+    from services.scorer.metrics import rouge_tokens
 
-    monkeypatch.setattr(rouge_index, "_SYMBOLS", 3)
+    monkeypatch.setattr(rouge_tokens, "_CODE_LIMIT", 25)
     rouge.clear_caches()
+    generation = rouge_tokens.generation
     rng = random.Random(99)
     for _ in range(300):
         prediction = _random_text(rng, small_alphabet=rng.random() < 0.5)
-        _assert_same(prediction, [_random_text(rng, small_alphabet=False)], stemming=True)
+        _assert_same(prediction, [_random_text(rng, small_alphabet=False)], stemming=rng.random() < 0.7)
+    assert rouge_tokens.generation > generation + 10
     rouge.clear_caches()
+
+
+def test_tokens_are_rouge_scores_tokens() -> None:
+    from rouge_score import tokenize
+    from nltk.stem import porter
+
+    from services.scorer.metrics import rouge_tokens
+
+    stemmer = porter.PorterStemmer()
+    rng = random.Random(3)
+    for _ in range(300):
+        text = _random_text(rng, small_alphabet=False)
+        for stemming in (True, False):
+            expected = [
+                token for line in text.split("\n") for token in tokenize.tokenize(line, stemmer if stemming else None)
+            ]
+            got = [token for line in rouge_tokens.line_tokens(text, stemming=stemming) for token in rouge_tokens.decode(line)]
+            assert got == expected, text

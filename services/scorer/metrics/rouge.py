@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain
 from typing import NamedTuple
 
 from services.scorer.metrics import rouge_tokens
@@ -45,6 +44,9 @@ def rouge_scores(prediction: str, references: Sequence[str], *, stemming: bool =
 
 @lru_cache(maxsize=256)
 def _best_scores(prediction: str, references: tuple[str, ...], stemming: bool) -> dict[str, RougeScore]:
+    if rouge_tokens.reset_if_full():  # codes start again: texts coded before must not meet new ones
+        _analyse.cache_clear()
+        _reference_index.cache_clear()
     candidate = _analyse(prediction, stemming)
     unigrams = Counter(candidate.tokens)
     per_reference = [_scores(candidate, unigrams, reference, stemming) for reference in references]
@@ -56,14 +58,16 @@ def _best_scores(prediction: str, references: tuple[str, ...], stemming: bool) -
 
 
 class _Text(NamedTuple):
-    sentences: list[list[str]]
-    tokens: list[str]
+    sentences: list[str]
+    """The lines that have tokens, one code character per token (rouge_tokens)."""
+    tokens: str
+    """All of them, in order."""
 
 
 @lru_cache(maxsize=1024)
 def _analyse(text: str, stemming: bool) -> _Text:
     sentences = rouge_tokens.line_tokens(text, stemming=stemming)
-    return _Text(sentences, list(chain.from_iterable(sentences)))
+    return _Text(sentences, "".join(sentences))
 
 
 @lru_cache(maxsize=1024)
@@ -111,7 +115,7 @@ def clear_caches(*, keep_stems: bool = False) -> None:
     for cached in (_best_scores, _analyse, _reference_index):
         cached.cache_clear()
     if not keep_stems:
-        rouge_tokens.clear_caches()
+        rouge_tokens.clear_caches()  # the codes too: nothing cached above may outlive them
 
 
 def metrics(*, stemming: bool = True) -> tuple[Metric, ...]:

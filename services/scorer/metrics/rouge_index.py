@@ -1,8 +1,8 @@
 """A reference's token positions as bit masks: ROUGE-1's overlap, ROUGE-L's LCS, ROUGE-Lsum's union LCS.
 
-ROUGE-L needs only the LCS length: rapidfuzz computes it in C (bit-parallel). Tokens are first
-encoded as the characters of a string (one per distinct reference token, one more for every
-token the reference lacks), so equality is exact: no token is hashed into a collision.
+Texts arrive as code strings (rouge_tokens: one character per token, the same code for the same
+token in every text), so counting unigrams and bigrams and rapidfuzz's LCS (in C, bit-parallel)
+work on strings directly, and equality is exact.
 
 ROUGE-Lsum needs more: for every reference sentence, the union of the reference positions that
 one LCS with each candidate sentence matches; which LCS is chosen changes the union, so it must
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from itertools import chain, islice, repeat
+from itertools import islice
 from operator import add
 from typing import NamedTuple
 
@@ -37,9 +37,9 @@ from rapidfuzz.distance import LCSseq
 
 __all__ = ["Overlaps", "ReferenceIndex"]
 
+_GUARD = chr(0x10FFFF)
+"""Ends each sentence in the layout: the last code point, far beyond rouge_tokens' codes."""
 _REVERSED_BYTE = bytes(int(f"{value:08b}"[::-1], 2) for value in range(256))
-_SYMBOLS = 0x110000
-"""Characters a str can hold; past that (a reference of a million distinct words) lists of ints."""
 _GROUP_BITS = 4096
 """Candidate sentences whose reference copies fit in this many bits advance together; past it
 wider integers cost more than the steps they save."""
@@ -57,52 +57,37 @@ class Overlaps(NamedTuple):
 
 
 class ReferenceIndex:
-    """One reference (its tokenized sentences), prepared for comparing any candidate with it."""
+    """One reference (its sentences as code strings), prepared for comparing any candidate with it."""
 
-    __slots__ = ("_all", "_bigrams", "_codes", "_encoded", "_guards", "_join", "_positions", "_width")
+    __slots__ = ("_all", "_bigrams", "_encoded", "_guards", "_positions", "_width")
 
-    def __init__(self, sentences: Sequence[Sequence[str]]) -> None:
+    def __init__(self, sentences: Sequence[str]) -> None:
         sentences = [sentence for sentence in sentences if sentence]  # one without tokens matches nothing
-        # One symbol per distinct token, then one for the tokens the reference lacks (they match
-        # nothing: one symbol serves them all)
-        distinct = dict.fromkeys(chain.from_iterable(sentences))
-        if len(distinct) + 1 <= _SYMBOLS:
-            symbols, self._join = map(chr, range(len(distinct) + 1)), "".join
-        else:
-            symbols, self._join = range(len(distinct) + 1), list
-        self._codes = dict(zip(chain(distinct, [None]), symbols))
-        self._encoded = self._join(map(self._codes.__getitem__, chain.from_iterable(sentences)))
-        self._bigrams = Counter(_pairs(self._encoded))
-        # Bit p of a mask is position p of the layout: the sentences, each followed by a guard bit
-        positions: dict[str, int] = {}  # token -> mask of its positions
-        all_bits = guards = offset = 0
-        for sentence in sentences:
-            start = offset
-            for token in sentence:
-                positions[token] = positions.get(token, 0) | 1 << offset
-                offset += 1
-            all_bits |= ((1 << len(sentence)) - 1) << start
-            guards |= 1 << offset
-            offset += 1
+        self._encoded = "".join(sentences)
+        self._bigrams = Counter(_pairs(self._encoded))  # across sentences, as rouge-score counts them
+        # Bit p of a mask is position p of the layout: the sentences, each followed by a guard
+        # (a code no token ever gets)
+        layout = _GUARD.join(sentences) + _GUARD if sentences else ""
+        positions: dict[str, int] = {}  # token code -> mask of its positions
+        get = positions.get
+        for offset, token in enumerate(layout):
+            positions[token] = get(token, 0) | 1 << offset
+        self._guards = positions.pop(_GUARD, 0)
+        self._width = len(layout)
+        self._all = ((1 << self._width) - 1) ^ self._guards
         self._positions = positions
-        self._all = all_bits
-        self._guards = guards
-        self._width = offset
 
-    def compare(
-        self, sentences: Sequence[Sequence[str]], tokens: Sequence[str], counts: Counter[str], *, union_lcs: bool
-    ) -> Overlaps:
-        """A candidate's overlaps with the reference: its sentences, their tokens in one list, and
-        their counts; `union_lcs` also computes ROUGE-Lsum's hits."""
+    def compare(self, sentences: Sequence[str], tokens: str, counts: Counter[str], *, union_lcs: bool) -> Overlaps:
+        """A candidate's overlaps with the reference: its sentences, all their tokens, and the
+        tokens' counts (code strings and code counts); `union_lcs` also computes ROUGE-Lsum's hits."""
         positions = self._positions
         common = counts.keys() & positions.keys()
         in_reference = map(int.bit_count, map(positions.__getitem__, common))
         unigrams = sum(map(min, in_reference, map(counts.__getitem__, common)))
-        encoded = self._join(map(self._codes.get, tokens, repeat(self._codes[None])))
-        bigrams = Counter(_pairs(encoded))
+        bigrams = Counter(_pairs(tokens))
         shared = bigrams.keys() & self._bigrams.keys()
         common_bigrams = sum(map(min, map(bigrams.__getitem__, shared), map(self._bigrams.__getitem__, shared)))
-        lcs = LCSseq.similarity(self._encoded, encoded)
+        lcs = LCSseq.similarity(self._encoded, tokens)
         if not union_lcs:
             return Overlaps(unigrams, common_bigrams, lcs, None)
 
@@ -117,7 +102,7 @@ class ReferenceIndex:
         in_union = map(int.bit_count, map(union.__and__, map(positions.__getitem__, common)))
         return Overlaps(unigrams, common_bigrams, lcs, sum(map(min, in_union, map(counts.__getitem__, common))))
 
-    def _union(self, candidates: Sequence[Sequence[str]], positions: dict[str, int]) -> int:
+    def _union(self, candidates: Sequence[str], positions: dict[str, int]) -> int:
         """Mask of the reference positions that rouge-score's LCS of each reference sentence with
         each of `candidates` matches. Candidate k works on its own copy of the reference layout,
         bits [k * width, (k + 1) * width) of one integer, so all of them advance together; the
@@ -178,9 +163,7 @@ def _reverse(mask: int, nbytes: int) -> int:
     return int.from_bytes(mask.to_bytes(nbytes, "little").translate(_REVERSED_BYTE), "big")
 
 
-def _pairs(sequence: str | list[int]) -> Iterator[str | tuple[int, int]]:
-    """Adjacent pairs as keys: two-character strings (which, unlike tuples, the garbage collector
-    never has to visit: this runs for every token of every text), or tuples past the characters."""
-    if isinstance(sequence, str):
-        return map(add, sequence, islice(sequence, 1, None))
-    return zip(sequence, islice(sequence, 1, None))
+def _pairs(text: str) -> Iterator[str]:
+    """Adjacent pairs as two-character strings (which, unlike tuples, the garbage collector never
+    has to visit: this runs for every token of every text)."""
+    return map(add, text, islice(text, 1, None))

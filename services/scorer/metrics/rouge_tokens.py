@@ -12,6 +12,13 @@ on each character alone for everything that can become [a-z0-9] (the one context
 Greek final sigma, yields a non-ASCII letter), and a newline always separates words, so the
 tokens of the whole text are exactly the tokens of its lines, one after another: one pass
 serves all four ROUGE variants.
+
+Tokens are then written as one character each: every distinct token gets a code point of its own
+(`_TOKEN_CODES`), the same in every text, so a sentence is a str of codes. Counting, comparing
+and LCS then run on strings in C, with no per-text symbol table; equality is exact (one code,
+one token). The table is bounded: past `_CODE_LIMIT` tokens it starts afresh (`reset_if_full`,
+called between computations, bumps `generation` so cached code strings are never mixed with
+new ones).
 """
 
 from __future__ import annotations
@@ -19,75 +26,101 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["clear_caches", "line_tokens"]
+__all__ = ["clear_caches", "decode", "line_tokens", "reset_if_full"]
 
 _WORDS = re.compile(r"[a-z0-9]+")
 _VALID = re.compile(r"^[a-z0-9]+$")
 _SEPARATORS = bytes(byte if byte in b"\n0123456789abcdefghijklmnopqrstuvwxyz" else ord(" ") for byte in range(256))
 """For ASCII text: every byte outside [a-z0-9] but the newline becomes a space (faster than re)."""
-_CACHE_LIMIT = 200_000
-"""Distinct words kept per cache; past this a cache starts again, so arbitrary input cannot grow memory."""
+_CODE_LIMIT = 200_000
+"""Distinct tokens (or words) kept before the tables start again, so memory stays bounded (about
+60 MB at the limit) and codes stay far below Unicode's 1,114,112 code points (one computation
+adds at most its own texts' tokens past the limit)."""
+
+_TOKEN_CODES: dict[str, str] = {}
+"""token -> its one-character code"""
+_TOKENS: list[str] = []
+"""code point -> token (for decode)"""
+generation = 0
+"""Bumped whenever the codes start again: code strings of different generations must not meet."""
 
 
-class _StemCache(dict):
-    """word -> rouge-score's token for it; a miss runs the stemmer once (hits stay in C)."""
+def _code(token: str) -> str:
+    code = _TOKEN_CODES.get(token)
+    if code is None:
+        code = _TOKEN_CODES[token] = chr(len(_TOKENS))
+        _TOKENS.append(token)
+    return code
+
+
+class _StemCodes(dict):
+    """word -> the code of rouge-score's token for it ("" when rouge-score drops the word); a
+    miss runs the stemmer once (hits stay in C)."""
 
     _stem: Callable[[str], str] | None = None
 
     def __missing__(self, word: str | bytes) -> str:
         text = word.decode("ascii") if isinstance(word, bytes) else word
         if len(text) > 3:
-            if _StemCache._stem is None:
+            if _StemCodes._stem is None:
                 # Imported on first use: NLTK takes half a second to import, most commands never stem
                 from nltk.stem.porter import PorterStemmer
 
-                _StemCache._stem = PorterStemmer().stem
-            text = _StemCache._stem(text)
-        token = text if _VALID.match(text) else ""  # rouge-score drops such tokens; kept for exactness
-        if len(self) >= _CACHE_LIMIT:
-            self.clear()
-        self[word] = token
-        return token
+                _StemCodes._stem = PorterStemmer().stem
+            text = _StemCodes._stem(text)
+        code = self[word] = _code(text) if _VALID.match(text) else ""  # rouge-score drops such tokens
+        return code
 
 
-class _WordCache(dict):
-    """ASCII word (bytes) -> the same word as str, for tokenizing without stemming."""
+class _WordCodes(dict):
+    """word -> the code of the word itself, for tokenizing without stemming (every [a-z0-9]+ run
+    is a valid token)."""
 
-    def __missing__(self, word: bytes) -> str:
-        if len(self) >= _CACHE_LIMIT:
-            self.clear()
-        token = self[word] = word.decode("ascii")
-        return token
-
-
-_STEMMED = {bytes: _StemCache(), str: _StemCache()}
-_ASCII_WORDS = _WordCache()
+    def __missing__(self, word: str | bytes) -> str:
+        code = self[word] = _code(word.decode("ascii") if isinstance(word, bytes) else word)
+        return code
 
 
-def line_tokens(text: str, *, stemming: bool) -> list[list[str]]:
-    """The tokens of each line of `text` that has any, as rouge-score's tokenizer makes them."""
+_CODES = {(True, bytes): _StemCodes(), (True, str): _StemCodes(), (False, bytes): _WordCodes(), (False, str): _WordCodes()}
+
+
+def line_tokens(text: str, *, stemming: bool) -> list[str]:
+    """The tokens of each line of `text` that has any, as rouge-score's tokenizer makes them,
+    one code character per token (see `decode`)."""
     lowered = text.lower()
     if lowered.isascii():
         lines = lowered.encode("ascii").translate(_SEPARATORS).split(b"\n")
         words_of = bytes.split
-        cache = _STEMMED[bytes] if stemming else _ASCII_WORDS
+        codes = _CODES[stemming, bytes]
     else:
         lines = lowered.split("\n")
         words_of = _WORDS.findall
-        cache = _STEMMED[str] if stemming else None
-    tokens = []
-    for line in lines:
-        words = words_of(line)
-        if cache is not None:
-            words = list(map(cache.__getitem__, words))
-            if "" in words:
-                words = [word for word in words if word]
-        if words:  # a line without tokens (rouge-score keeps it) adds nothing to any ROUGE count
-            tokens.append(words)
-    return tokens
+        codes = _CODES[stemming, str]
+    join, code_of = "".join, codes.__getitem__
+    # a dropped word's code is "": joining leaves it out; a line without tokens (rouge-score keeps
+    # it) adds nothing to any ROUGE count
+    return [sentence for sentence in (join(map(code_of, words_of(line))) for line in lines) if sentence]
+
+
+def decode(codes: str) -> list[str]:
+    """The tokens a code string stands for (for tests and debugging)."""
+    return [_TOKENS[ord(code)] for code in codes]
+
+
+def reset_if_full() -> bool:
+    """Start the code tables afresh if they are full; True if they were (callers then drop what
+    they cached in codes). Call it between computations, never within one."""
+    if len(_TOKENS) < _CODE_LIMIT and all(len(codes) < _CODE_LIMIT for codes in _CODES.values()):
+        return False
+    clear_caches()
+    return True
 
 
 def clear_caches() -> None:
-    """Forget every cached word (for cold-start measurements; results never depend on the caches)."""
-    for cache in (*_STEMMED.values(), _ASCII_WORDS):
-        cache.clear()
+    """Forget every code and cached word (results never depend on the caches)."""
+    global generation
+    for codes in _CODES.values():
+        codes.clear()
+    _TOKEN_CODES.clear()
+    _TOKENS.clear()
+    generation += 1
