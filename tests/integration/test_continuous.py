@@ -4,7 +4,9 @@ on the real database), deployment events over Kafka and HTTP, and the CI gate's 
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import threading
 import subprocess
 import sys
 import time
@@ -104,7 +106,7 @@ async def test_two_schedulers_racing_on_the_database_start_each_run_once(setting
 
 
 async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
-    services: Services, kafka: Kafka, settings: Settings, tmp_path: Path
+    services: Services, kafka: Kafka, settings: Settings
 ) -> None:
     for name in ("runner", "scorer", "aggregator"):
         services.start(name)
@@ -145,11 +147,12 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
         regressed = cli("--suite", "nightly", "--model", "prod-llm", "--endpoint", f"{broken.url}/v1", "--wait", "--fail-on", "regressed")
         assert regressed.returncode == 3, regressed.stderr
         assert "regressed" in regressed.stdout and "regressed against the baseline of suite 'nightly'" in regressed.stderr
-        unreachable = {**spec, "tasks": [{**spec["tasks"][0], "dataset": {"url": "http://127.0.0.1:9/qa.jsonl"}}]}
-        failing = tmp_path / "failing.yaml"
-        failing.write_text(json.dumps({**unreachable, "name": "broken suite"}))
-        failed = cli(str(failing), "--wait", "--fail-on", "regressed")
-        assert failed.returncode in (1, 2), failed.stderr  # refused at submission (2) or failed when planned (1)
+        with DatasetServer(RECORDS) as dataset_url:  # there when the suite is stored, gone when it runs
+            flaky = {**spec, "tasks": [{**spec["tasks"][0], "dataset": {"url": dataset_url}}]}
+            assert api.put("/v1/suites/flaky", json={"spec": flaky}).status_code == 201
+        failed = cli("--suite", "flaky", "--wait", "--fail-on", "regressed")
+        assert failed.returncode == 1, failed.stderr
+        assert "failed: planning failed" in failed.stderr
         assert cli("--suite", "nope", "--wait").returncode == 2
 
         # --- a schedule fires on the real servers, compared with the baseline
@@ -203,6 +206,33 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
         assert api.get("/v1/benchmarks", params={"model": "nobody"}).json()["items"] == []
         assert api.get("/v1/benchmarks", params={"trigger": "cron"}).status_code == 422
         assert all(i["status"] == "completed" for i in api.get("/v1/benchmarks", params={"status": "completed"}).json()["items"])
+
+
+class DatasetServer:
+    """Serves one JSONL dataset over HTTP until the `with` block ends."""
+
+    def __init__(self, records: list[dict]) -> None:
+        body = "".join(json.dumps(record) + "\n" for record in records).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    def __enter__(self) -> str:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}/qa.jsonl"
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 class CLI:
