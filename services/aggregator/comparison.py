@@ -69,7 +69,7 @@ def compare_runs(
     decided = adjust_and_decide(cells, {name: metric.higher_is_better for name, metric in METRICS.items()})
     return {
         "benchmarkId": record.benchmark_id,
-        "against": {model: run[0].benchmark_id for model, run in baselines.items()},
+        "against": {model: run[0].benchmark_id for model, run in baselines.items() if model in record.plan.models},
         "regressed": any(cell.verdict == "regressed" for cell in decided),
         "cells": [cell.to_json() for cell in decided],
         "refused": refused,
