@@ -19,6 +19,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -52,12 +54,19 @@ StoreOption = Annotated[
     typer.Option("--store", help="SQLite file of the embedded store \\[default: $BENCH_STORE_PATH or ~/.local/share/benchmarks/benchmarks.sqlite3]"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON (the API's shape).")]
+UrlOption = Annotated[str | None, typer.Option("--url", help="Gateway URL \\[default: $BENCH_GATEWAY_URL or http://127.0.0.1:8000]")]
+
+# Exit codes scripts and CI rely on
+EXIT_RUN_FAILED = 1
+EXIT_REFUSED = 2
+EXIT_REGRESSED = 3
+EXIT_NO_BASELINE = 4
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
+def _fail(message: str, code: int = EXIT_REFUSED) -> typer.Exit:
     # Text, not markup: user input such as "tasks[0]" must print as written, on one line
     stderr.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     return typer.Exit(code)
@@ -308,7 +317,7 @@ def drift(
     else:
         _print_comparison({"cells": [cell.to_json() for cell in decided]})
     if any(c.verdict == "regressed" for c in decided):
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_REGRESSED)
 
 
 baseline_app = typer.Typer(help="Pin or show a suite's baseline (its golden standard).", no_args_is_help=True)
@@ -365,7 +374,7 @@ def compare(
     else:
         _print_comparison(result)
     if result["regressed"]:
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_REGRESSED)
 
 
 def _print_comparison(result: dict[str, Any]) -> None:
@@ -385,7 +394,6 @@ def _print_comparison(result: dict[str, Any]) -> None:
 
 suite_app = typer.Typer(help="Suites stored on a gateway: benchmark templates, optionally re-run on a schedule.", no_args_is_help=True)
 app.add_typer(suite_app, name="suite")
-UrlOption = Annotated[str | None, typer.Option("--url", help="Gateway URL \\[default: $BENCH_GATEWAY_URL or http://127.0.0.1:8000]")]
 
 
 @suite_app.command("put")
@@ -440,15 +448,24 @@ def suite_delete(name: Annotated[str, typer.Argument(metavar="NAME")], url: UrlO
     stdout.print(f"deleted suite {name!r}")
 
 
-def _call_gateway(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    """One request to the gateway; a refusal or an unreachable gateway ends the command (exit 2)."""
+@contextmanager
+def _gateway(url: str | None) -> Iterator[Any]:
+    """An HTTP client for the gateway (`url`, else $BENCH_GATEWAY_URL); an unreachable gateway
+    ends the command (exit 2)."""
     import httpx
 
     gateway_url = (url or Settings().gateway_url).rstrip("/")
     try:
-        response = httpx.request(method, gateway_url + path, timeout=60.0, **kwargs)
+        with httpx.Client(base_url=gateway_url, timeout=60.0) as client:
+            yield client
     except httpx.TransportError as exc:
         raise _fail(f"cannot reach the gateway at {gateway_url}: {exc} (start one with scripts/dev.sh up)") from None
+
+
+def _call_gateway(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    """One request to the gateway; a refusal ends the command (exit 2)."""
+    with _gateway(url) as client:
+        response = client.request(method, path, **kwargs)
     if response.status_code >= 400:
         raise _fail(f"{method} {path}: HTTP {response.status_code}: {_reason(response)}")
     return response
@@ -494,11 +511,6 @@ class SubmitTrigger(str, Enum):
     ci = "ci"
 
 
-EXIT_RUN_FAILED = 1
-EXIT_REGRESSED = 3
-EXIT_NO_BASELINE = 4
-
-
 @app.command()
 def submit(
     spec_path: Annotated[Path | None, typer.Argument(metavar="[SPEC]", help="Benchmark spec, YAML or JSON (or use --suite).")] = None,
@@ -514,17 +526,13 @@ def submit(
     trigger: Annotated[SubmitTrigger | None, typer.Option(help="Recorded trigger \\[default: ci when $CI is set, else api].")] = None,
     requested_by: Annotated[str | None, typer.Option(help="Recorded requester \\[default: from the CI environment or $USER].")] = None,
     reason: Annotated[str | None, typer.Option(help="With --suite: why, in words (e.g. the commit under test).")] = None,
-    url: Annotated[str | None, typer.Option(help="Gateway URL \\[default: $BENCH_GATEWAY_URL or http://127.0.0.1:8000]")] = None,
+    url: UrlOption = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the report.")] = 3600.0,
     as_json: JsonOption = False,
 ) -> None:
     """Send a benchmark (a spec file, or a stored suite's run) to a gateway; local dataset files
     are sent inline. Exit codes: 0 done, 1 run failed or timed out, 2 refused or bad input,
     3 regressed (--fail-on regressed), 4 no baseline (--require-baseline)."""
-    import httpx
-
-    settings = Settings()
-    gateway_url = (url or settings.gateway_url).rstrip("/")
     if (spec_path is None) == (suite is None):
         raise _fail("give a spec file or --suite NAME (one of them)")
     if suite is None and (model or model_config or endpoint or reason):
@@ -546,18 +554,15 @@ def submit(
     except InvalidInput as exc:
         raise _fail(str(exc)) from None
 
-    try:
-        with httpx.Client(base_url=gateway_url, timeout=60.0) as client:
-            accepted = client.post(path, json=body, params=query)
-            if accepted.status_code != 202:
-                raise _fail(f"{spec_path or suite}: the gateway refused the benchmark (HTTP {accepted.status_code}): {_reason(accepted)}")
-            benchmark_id = accepted.json()["benchmarkId"]
-            if not wait:
-                _print_json(accepted.json()) if as_json else stdout.print(benchmark_id)
-                return
-            report = _wait_for_report(client, benchmark_id, name, timeout)
-    except httpx.TransportError as exc:
-        raise _fail(f"cannot reach the gateway at {gateway_url}: {exc} (start one with scripts/dev.sh up)") from None
+    with _gateway(url) as client:
+        accepted = client.post(path, json=body, params=query)
+        if accepted.status_code != 202:
+            raise _fail(f"{spec_path or suite}: the gateway refused the benchmark (HTTP {accepted.status_code}): {_reason(accepted)}")
+        benchmark_id = accepted.json()["benchmarkId"]
+        if not wait:
+            _print_json(accepted.json()) if as_json else stdout.print(benchmark_id)
+            return
+        report = _wait_for_report(client, benchmark_id, name, timeout)
     if as_json:
         _print_json(report)
     else:
@@ -585,20 +590,10 @@ def _inlined(spec: Any, spec_path: Path) -> dict[str, Any]:
 
 def _model_config(path: Path) -> dict[str, Any]:
     """A model config file, checked here so a typo fails before anything is sent."""
-    import yaml
-    from pydantic import ValidationError
+    from shared.spec import ModelConfig, parse_document, read_document
 
-    from shared.spec import ModelConfig, describe_validation_error
-
-    try:
-        data = yaml.safe_load(path.read_text())
-        return ModelConfig.model_validate(data).model_dump(mode="json", by_alias=True, exclude_none=True)
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read the model config: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path}: not YAML or JSON: {exc}") from None
-    except ValidationError as exc:
-        raise InvalidInput(f"{path}: {describe_validation_error(exc)}") from None
+    config = parse_document(ModelConfig, read_document(path, "model config"), source=str(path))
+    return config.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def _in_ci() -> bool:
@@ -634,7 +629,7 @@ def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> di
             if report["status"] in ("completed", "failed"):
                 return report
             if time.monotonic() > deadline:
-                raise _fail(f"{benchmark_id} is still {report['status']} after {timeout:.0f}s", code=1)
+                raise _fail(f"{benchmark_id} is still {report['status']} after {timeout:.0f}s", code=EXIT_RUN_FAILED)
             time.sleep(0.5)
 
 

@@ -53,10 +53,10 @@ def worker_app(
     readiness: Sequence[tuple[str, Check]] = (),
     registry: CollectorRegistry | None = None,
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
-    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> AsgiFastStream:
     """A FastStream app served over ASGI: /healthz (alive), /readyz (Kafka and deps answer) and,
-    given a registry, /metrics for Prometheus. `on_shutdown` runs after the broker has stopped,
+    given a registry, /metrics for Prometheus. `after_shutdown` runs after the broker has stopped,
     i.e. after the messages in flight were handled (for up to BENCH_SHUTDOWN_TIMEOUT_S): closing
     a client earlier would fail them."""
 
@@ -96,6 +96,6 @@ def worker_app(
         broker,
         asgi_routes=routes,
         on_startup=[create_topics, *on_startup],
-        after_shutdown=list(on_shutdown),
+        after_shutdown=list(after_shutdown),
         logger=log,
     )

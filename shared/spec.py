@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import string
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -39,6 +39,7 @@ __all__ = [
     "BenchmarkSpec",
     "load_spec",
     "read_document",
+    "parse_document",
     "parse_spec",
     "describe_validation_error",
 ]
@@ -317,14 +318,23 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def parse_spec(data: Any, *, source: str = "spec") -> BenchmarkSpec:
-    """Validate a decoded spec; SpecError names the source, the field and the reason."""
-    if not isinstance(data, dict):
-        raise SpecError(f"{source}: the spec must be a mapping with 'name', 'models' and 'tasks'")
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_document(model: type[M], data: Any, *, source: str, shape: str | None = None) -> M:
+    """Validate decoded data as `model`; SpecError names the source, the field and the reason.
+    `shape` is what to say when the data is not a mapping (None: the model judges any data)."""
+    if shape is not None and not isinstance(data, dict):
+        raise SpecError(f"{source}: {shape}")
     try:
-        return BenchmarkSpec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise SpecError(f"{source}: {describe_validation_error(exc)}") from None
+
+
+def parse_spec(data: Any, *, source: str = "spec") -> BenchmarkSpec:
+    """Validate a decoded spec; SpecError names the source, the field and the reason."""
+    return parse_document(BenchmarkSpec, data, source=source, shape="the spec must be a mapping with 'name', 'models' and 'tasks'")
 
 
 def load_spec(path: Path) -> BenchmarkSpec:

@@ -19,10 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pathlib import Path
 
 from croniter import croniter
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from shared.errors import SpecError
-from shared.spec import BenchmarkSpec, SpecModel, describe_validation_error, read_document
+from shared.spec import BenchmarkSpec, SpecModel, parse_document, read_document
 
 __all__ = ["Schedule", "Suite", "DueRun", "SUITE_NAME_PATTERN", "load_suite"]
 
@@ -122,13 +121,10 @@ class Suite(SpecModel):
 
 def load_suite(path: Path) -> Suite:
     """Read a YAML or JSON suite file; SpecError names the file, the field and the reason."""
-    data = read_document(path, "suite")
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a suite is a mapping with 'name', 'spec' and optionally 'schedule'")
-    try:
-        return Suite.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
+    return parse_document(
+        Suite, read_document(path, "suite"), source=str(path),
+        shape="a suite is a mapping with 'name', 'spec' and optionally 'schedule'",
+    )
 
 
 def _duration(delta: timedelta) -> str:

@@ -56,5 +56,5 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
     )
     return worker_app(
         broker, settings, readiness=[("mongodb", mongo_ready)], registry=telemetry.registry,
-        on_startup=[open_store], on_shutdown=[close_store],
+        on_startup=[open_store], after_shutdown=[close_store],
     )

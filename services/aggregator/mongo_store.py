@@ -120,7 +120,6 @@ class MongoStore:
                         "status": "pending",
                         "trigger": request.trigger,
                         "cause": cause_of(request),
-                        "models": [model.name for model in request.spec.models],  # for the list filter
                         "updatedAt": request.requested_at,
                         "spec": request.spec.to_document(),
                     }
@@ -204,9 +203,11 @@ class MongoStore:
         self, *, limit: int = 20, offset: int = 0, where: BenchmarkFilter = BenchmarkFilter()
     ) -> list[BenchmarkRecord]:
         query: dict[str, Any] = {"tenant": self._tenant}
-        for field, value in (("suite", where.suite), ("trigger", where.trigger), ("status", where.status), ("models", where.model)):
+        for field, value in (
+            ("suite", where.suite), ("trigger", where.trigger), ("status", where.status), ("spec.models.name", where.model)
+        ):
             if value is not None:
-                query[field] = value  # `models` is an array: equality matches any element
+                query[field] = value  # spec.models is an array: a dotted path matches any of its elements
         with translated_errors():
             cursor = (
                 self._benchmarks.find(query)

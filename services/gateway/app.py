@@ -34,11 +34,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # deployment events with the same delivery guarantees as the other services (shared/messaging.py)
     broker = create_broker(settings, client_id="benchmarks-gateway")
     names = Topics(settings)
-    gateways: list[Gateway] = []
 
     async def on_deployment(event: DeploymentEvent) -> list[Outgoing]:
         # the verdict follows on benchmarks.completed, from the aggregator
-        await handle_deployment(gateways[0], event)
+        await handle_deployment(app.state.gateway, event)
         return []
 
     subscribe(
@@ -55,7 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings, store=store, suites=SuiteStore(store.database, tenant=store.tenant),
             broker=broker, topics=names,
         )
-        gateways.append(gateway)
         app.state.gateway = gateway
         await broker.start()  # after the gateway exists: the first deployment event may arrive at once
         scheduling = (

@@ -250,7 +250,7 @@ def exported_metrics() -> set[str]:
     return names
 
 
-def uvicorn_graceful_seconds() -> int:
+def drain_seconds() -> int:
     """How long a service drains on SIGTERM by default: BENCH_SHUTDOWN_TIMEOUT_S bounds both
     uvicorn's HTTP drain and FastStream's wait for the messages in flight."""
     from shared.settings import Settings

@@ -33,7 +33,7 @@ from tests.deploy.support import (
     strings_in,
     subscriptions,
     tools,
-    uvicorn_graceful_seconds,
+    drain_seconds,
 )
 
 COMPONENT = "app.kubernetes.io/component"
@@ -226,7 +226,7 @@ def test_no_service_name_injects_a_setting(app_target: str) -> None:
 
 
 def test_grace_period_covers_the_drain(app_target: str) -> None:
-    drain = uvicorn_graceful_seconds()
+    drain = drain_seconds()
     for component, deployment in _deployments(render(app_target)).items():
         pod = deployment["spec"]["template"]["spec"]
         pre_stop = _container(deployment).get("lifecycle", {}).get("preStop", {})
