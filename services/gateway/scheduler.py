@@ -31,13 +31,14 @@ class Scheduler:
         """Start every run due now; return the benchmark ids this scheduler started."""
         now = self._clock()
         started = []
-        for record in await self._gateway.suites.list():
-            schedule = record.suite.schedule
-            if schedule is None or record.schedule_since is None:
-                continue
-            due = schedule.due_run(now, since=record.schedule_since, last_due=record.last_due_at)
+        for scheduled in await self._gateway.suites.scheduled():
+            schedule = scheduled.schedule
+            due = schedule.due_run(now, since=scheduled.since, last_due=scheduled.last_due_at)
             if due is None:
                 continue
+            record = await self._gateway.suites.get(scheduled.name)  # the spec, only when a run is due
+            if record is None:
+                continue  # deleted since
             occurrence = f"schedule:{record.suite.name}:{due.due_at.astimezone(UTC).isoformat()}"
             benchmark_id = new_benchmark_id()
             if await self._gateway.suites.claim(occurrence, benchmark_id, now) is not None:

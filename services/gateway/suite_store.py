@@ -19,9 +19,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.aggregator.mongo_store import translated_errors
-from shared.suites import Suite
+from shared.suites import Schedule, Suite
 
-__all__ = ["SuiteRecord", "SuiteStore"]
+__all__ = ["ScheduledSuite", "SuiteRecord", "SuiteStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,16 @@ class SuiteRecord:
                 "benchmarkId": self.last_benchmark_id,
             }
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledSuite:
+    """What the scheduler reads every tick: a suite's schedule and where it stands, not its spec."""
+
+    name: str
+    schedule: Schedule
+    since: datetime
+    last_due_at: datetime | None
 
 
 class SuiteStore:
@@ -91,6 +101,23 @@ class SuiteStore:
         with translated_errors():
             cursor = self._suites.find({"tenant": self._tenant}).sort("name", ASCENDING)
             return [_record(document) async for document in cursor]
+
+    async def scheduled(self) -> list[ScheduledSuite]:
+        """The suites that have a schedule, without their specs (which may hold whole datasets)."""
+        with translated_errors():
+            cursor = self._suites.find(
+                {"tenant": self._tenant, "scheduleSince": {"$ne": None}},
+                {"_id": 0, "name": 1, "definition.schedule": 1, "scheduleSince": 1, "lastDueAt": 1},
+            )
+            return [
+                ScheduledSuite(
+                    name=document["name"],
+                    schedule=Schedule.model_validate(document["definition"]["schedule"]),
+                    since=document["scheduleSince"],
+                    last_due_at=document.get("lastDueAt"),
+                )
+                async for document in cursor
+            ]
 
     async def delete(self, name: str) -> bool:
         with translated_errors():
