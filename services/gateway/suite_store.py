@@ -29,8 +29,6 @@ class SuiteRecord:
     suite: Suite
     created_at: datetime
     updated_at: datetime
-    schedule_since: datetime | None
-    """When the current schedule was set: occurrences before it never run."""
     last_due_at: datetime | None
     """The occurrence the latest scheduled run stood for."""
     last_benchmark_id: str | None
@@ -56,6 +54,7 @@ class ScheduledSuite:
     name: str
     schedule: Schedule
     since: datetime
+    """When the current schedule was set: occurrences before it never run."""
     last_due_at: datetime | None
 
 
@@ -166,7 +165,6 @@ def _record(document: dict[str, Any]) -> SuiteRecord:
         suite=Suite.model_validate(document["definition"]),
         created_at=document["createdAt"],
         updated_at=document["updatedAt"],
-        schedule_since=document.get("scheduleSince"),
         last_due_at=document.get("lastDueAt"),
         last_benchmark_id=document.get("lastBenchmarkId"),
     )
