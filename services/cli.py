@@ -35,7 +35,7 @@ from services.aggregator.sqlite_store import SqliteStore
 from services.aggregator.store import Status
 from services.scorer.metrics.registry import get_metric
 from shared.errors import InvalidInput
-from shared.events import Trigger
+from shared.events import ClientTrigger, Trigger
 from shared.settings import Settings
 from shared.spec import load_spec
 
@@ -146,8 +146,13 @@ def show(
     _print_json(record.report) if as_json else _print_report(record.report)
 
 
-TriggerChoice = Enum("TriggerChoice", {name: name for name in get_args(Trigger)}, type=str)
-StatusChoice = Enum("StatusChoice", {name: name for name in get_args(Status)}, type=str)
+def _choices(name: str, values: Any) -> Any:
+    """An Enum of a Literal's values, so typer offers (and checks) exactly those."""
+    return Enum(name, {value: value for value in get_args(values)}, type=str)
+
+
+TriggerChoice = _choices("TriggerChoice", Trigger)
+StatusChoice = _choices("StatusChoice", Status)
 
 
 @app.command(name="list")
@@ -506,9 +511,7 @@ class FailOn(str, Enum):
     regressed = "regressed"
 
 
-class SubmitTrigger(str, Enum):
-    api = "api"
-    ci = "ci"
+SubmitTrigger = _choices("SubmitTrigger", ClientTrigger)
 
 
 @app.command()

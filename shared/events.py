@@ -19,6 +19,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "DEFAULT_TENANT",
     "Trigger",
+    "ClientTrigger",
     "Event",
     "Sample",
     "TaskPlan",
@@ -42,6 +43,8 @@ SCHEMA_VERSION = 1
 DEFAULT_TENANT = "default"
 
 Trigger = Literal["api", "cli", "schedule", "deployment", "ci"]
+ClientTrigger = Literal["api", "ci"]
+"""The triggers a client may claim for a run it submits; the others are the service's own."""
 
 
 def utc_now() -> datetime:

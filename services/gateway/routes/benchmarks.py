@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -14,7 +14,7 @@ from services.gateway.runs import start_benchmark
 from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, Progress
 from services.gateway.validation import check_datasets
 from shared.errors import BrokerUnavailable
-from shared.events import Trigger
+from shared.events import ClientTrigger, Trigger
 from shared.spec import BenchmarkSpec
 
 router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
 async def submit_benchmark(
     spec: BenchmarkSpec,
     gateway: GatewayDep,
-    trigger: Annotated[Literal["api", "ci"], Query(description="`ci` for runs started by a CI pipeline")] = "api",
+    trigger: Annotated[ClientTrigger, Query(description="`ci` for runs started by a CI pipeline")] = "api",
     requested_by: Annotated[str | None, Query(alias="requestedBy", max_length=200, description="Who or what asks")] = None,
 ) -> BenchmarkAccepted:
     """Accept a benchmark spec (the same shape as a spec file) and start it."""

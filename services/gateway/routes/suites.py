@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +14,7 @@ from services.gateway.runs import spec_for_run, start_benchmark
 from services.gateway.schemas import ApiModel, BenchmarkAccepted
 from services.gateway.validation import RequestProblem, check_datasets
 from shared.errors import BrokerUnavailable
-from shared.events import utc_now
+from shared.events import ClientTrigger, utc_now
 from shared.spec import ModelConfig
 from shared.suites import Suite
 
@@ -72,7 +72,7 @@ class SuiteRunRequest(ApiModel):
     """Models to run instead of the suite's model of the same name, or in addition."""
     endpoint: str | None = Field(default=None, pattern=r"^https?://")
     """Base URL for the one model run (e.g. a candidate deployment under test)."""
-    trigger: Literal["api", "ci"] = "api"
+    trigger: ClientTrigger = "api"
     requested_by: str | None = Field(default=None, max_length=200)
     reason: str | None = Field(default=None, max_length=500)
     """Why, in words (e.g. the commit under test); recorded as the run's trigger detail."""
