@@ -16,6 +16,7 @@ Pure: numpy and the standard library only.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -37,8 +38,8 @@ __all__ = [
 Verdict = Literal["regressed", "improved", "unchanged"]
 ALPHA = 0.05
 POWER = 0.8
-_Z_ALPHA = 1.959963984540054  # two-sided 5%
-_Z_POWER = 0.8416212335729143  # 80% power
+_Z_ALPHA = NormalDist().inv_cdf(1 - ALPHA / 2)  # two-sided
+_Z_POWER = NormalDist().inv_cdf(POWER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,7 +152,6 @@ class PacedModel:
         self.concurrency = AdaptiveLimit(limits.concurrency, adaptive=limits.adaptive)
         self._request_plan = window_plan(limits.requests_per_minute) if limits.requests_per_minute else None
         self._token_plan = window_plan(limits.tokens_per_minute) if limits.tokens_per_minute else None
-        self.retries = 0
 
     async def generate(self, request: GenerationRequest) -> Completion:
         attempt = 0
@@ -173,7 +172,6 @@ class PacedModel:
             finally:
                 await self.concurrency.release()
             attempt += 1
-            self.retries += 1
             await self._sleep(delay)  # outside the limit: a waiting retry holds no slot
 
     def _delay(self, attempt: int, error: ModelError) -> float:

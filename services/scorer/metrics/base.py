@@ -38,7 +38,3 @@ class Metric:
     corpus: CorpusStatistic | None = None
     """How the corpus value is made from the samples; None: the mean of the sample values."""
     description: str = ""
-
-    @property
-    def aggregation(self) -> str:
-        return "mean" if self.corpus is None else "corpus"

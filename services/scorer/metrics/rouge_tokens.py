@@ -17,8 +17,8 @@ Tokens are then written as one character each: every distinct token gets a code 
 (`_TOKEN_CODES`), the same in every text, so a sentence is a str of codes. Counting, comparing
 and LCS then run on strings in C, with no per-text symbol table; equality is exact (one code,
 one token). The table is bounded: past `_CODE_LIMIT` tokens it starts afresh (`reset_if_full`,
-called between computations, bumps `generation` so cached code strings are never mixed with
-new ones).
+called between computations, whose caller then drops every code string it cached, so old and
+new codes never meet).
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ _TOKEN_CODES: dict[str, str] = {}
 """token -> its one-character code"""
 _TOKENS: list[str] = []
 """code point -> token (for decode)"""
-generation = 0
-"""Bumped whenever the codes start again: code strings of different generations must not meet."""
 
 
 def _code(token: str) -> str:
@@ -118,9 +116,7 @@ def reset_if_full() -> bool:
 
 def clear_caches() -> None:
     """Forget every code and cached word (results never depend on the caches)."""
-    global generation
     for codes in _CODES.values():
         codes.clear()
     _TOKEN_CODES.clear()
     _TOKENS.clear()
-    generation += 1
