@@ -33,7 +33,7 @@ __all__ = [
     "BenchmarkCompleted",
     "DeploymentEvent",
     "DeploymentRef",
-    "Verdict",
+    "RunVerdict",
     "DeadLetter",
     "utc_now",
     "new_benchmark_id",
@@ -191,7 +191,8 @@ class SampleScores(Event):
     scores: list[SampleScore]
 
 
-Verdict = Literal["regressed", "improved", "unchanged", "no-baseline", "failed"]
+RunVerdict = Literal["regressed", "improved", "unchanged", "no-baseline", "failed"]
+"""A whole run against its baseline (each comparison cell has its own verdict: services/aggregator/drift.py)."""
 
 
 class BenchmarkCompleted(Event):
@@ -199,7 +200,7 @@ class BenchmarkCompleted(Event):
     name: str
     suite: str
     status: Literal["completed", "failed"]
-    verdict: Verdict = "no-baseline"
+    verdict: RunVerdict = "no-baseline"
     """The whole run against the suite's baseline: `regressed` if any cell regressed (what a
     deployment system rolls back on), else `improved` if any improved, else `unchanged`."""
     reason: str | None = None

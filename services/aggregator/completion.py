@@ -13,7 +13,7 @@ from collections.abc import Callable
 from services.aggregator.baselines import drift_section
 from services.aggregator.report import build_report
 from services.aggregator.store import BenchmarkRecord, BenchmarkStore
-from shared.events import BenchmarkCompleted, Verdict
+from shared.events import BenchmarkCompleted, RunVerdict
 
 __all__ = ["complete_if_done", "completion_event", "verdict_of"]
 
@@ -63,7 +63,7 @@ async def complete_if_done(
     return finished
 
 
-def verdict_of(record: BenchmarkRecord) -> Verdict | None:
+def verdict_of(record: BenchmarkRecord) -> RunVerdict | None:
     """The run's verdict against the suite's baseline (None while it runs): `regressed` if any
     cell significantly regressed, else `improved` if any improved, else `unchanged`;
     `no-baseline` when there was nothing to compare with."""
