@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.gateway.dependencies import Gateway
-from services.gateway.runs import deployment_spec, start_benchmark
+from services.gateway.runs import deployment_spec, start_once
 from services.gateway.validation import RequestProblem
-from shared.errors import BenchmarkError
-from shared.events import DeploymentEvent, new_benchmark_id, utc_now
+from shared.events import DeploymentEvent
 
 __all__ = ["DeploymentRun", "handle_deployment"]
 
@@ -31,23 +30,14 @@ async def handle_deployment(gateway: Gateway, event: DeploymentEvent) -> Deploym
     if record is None:
         raise RequestProblem(("suite",), f"no suite named {event.suite!r} (create it with PUT /v1/suites/{event.suite})")
     spec = deployment_spec(record.suite, event)  # refuse a bad event before claiming its version
-    occurrence = f"deployment:{event.model}:{event.version}"
-    benchmark_id = new_benchmark_id()
-    holder = await gateway.suites.claim(occurrence, benchmark_id, utc_now())
-    if holder is not None:
-        return DeploymentRun(holder, duplicate=True)
     where = f" at {event.endpoint}" if event.endpoint else ""
-    try:
-        await start_benchmark(
-            gateway,
-            spec,
-            trigger="deployment",
-            requested_by=event.deployed_by or "deployment system",
-            trigger_detail=f"deployment of {event.model} version {event.version}{where}, compared with the baseline of suite {event.suite!r}",
-            deployment=event,
-            benchmark_id=benchmark_id,
-        )
-    except BenchmarkError:
-        await gateway.suites.release(occurrence, benchmark_id)
-        raise
-    return DeploymentRun(benchmark_id, duplicate=False)
+    benchmark_id, started = await start_once(
+        gateway,
+        f"deployment:{event.model}:{event.version}",
+        spec,
+        trigger="deployment",
+        requested_by=event.deployed_by or "deployment system",
+        trigger_detail=f"deployment of {event.model} version {event.version}{where}, compared with the baseline of suite {event.suite!r}",
+        deployment=event,
+    )
+    return DeploymentRun(benchmark_id, duplicate=not started)

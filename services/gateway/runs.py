@@ -5,6 +5,7 @@ records and publishes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,13 +13,13 @@ from pydantic import ValidationError
 from services.gateway.dependencies import Gateway
 from services.gateway.validation import RequestProblem
 from shared import topics
-from shared.errors import BrokerUnavailable
-from shared.events import BenchmarkRequested, DeploymentEvent, DeploymentRef, Trigger, new_benchmark_id
+from shared.errors import BenchmarkError, BrokerUnavailable
+from shared.events import BenchmarkRequested, DeploymentEvent, DeploymentRef, Trigger, new_benchmark_id, utc_now
 from shared.messaging import Outgoing, publish
 from shared.spec import BenchmarkSpec, ModelConfig, describe_validation_error
 from shared.suites import Suite
 
-__all__ = ["spec_for_run", "deployment_spec", "start_benchmark", "UNCACHED_TRIGGERS"]
+__all__ = ["spec_for_run", "deployment_spec", "start_benchmark", "start_once", "UNCACHED_TRIGGERS"]
 
 UNCACHED_TRIGGERS: frozenset[Trigger] = frozenset({"schedule", "deployment", "ci"})
 """Runs that exist to detect change never reuse stored model responses, whatever the spec says."""
@@ -100,6 +101,27 @@ async def start_benchmark(
         await gateway.store.fail(request.benchmark_id, f"could not be queued: {exc}")
         raise
     return request
+
+
+async def start_once(
+    gateway: Gateway, occurrence: str, spec: BenchmarkSpec, *, now: datetime | None = None, **request: Any
+) -> tuple[str, bool]:
+    """Start the run standing for `occurrence` (a schedule's due time, a model version) unless
+    one was started for it already, by this gateway or another: (benchmark id, started now).
+
+    The occurrence is claimed first (services/gateway/suite_store.py); if the run then cannot be
+    recorded or queued the claim is given back, so a retry can start it, and the error propagates.
+    `request` is start_benchmark's keywords."""
+    benchmark_id = new_benchmark_id()
+    holder = await gateway.suites.claim(occurrence, benchmark_id, now or utc_now())
+    if holder is not None:
+        return holder, False
+    try:
+        await start_benchmark(gateway, spec, benchmark_id=benchmark_id, **request)
+    except BenchmarkError:
+        await gateway.suites.release(occurrence, benchmark_id)
+        raise
+    return benchmark_id, True
 
 
 def _validated(model: ModelConfig, changes: dict[str, Any], loc: tuple[str | int, ...]) -> ModelConfig:

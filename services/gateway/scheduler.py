@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from services.gateway.dependencies import Gateway
-from services.gateway.runs import start_benchmark
+from services.gateway.runs import start_once
 from shared.errors import BenchmarkError
-from shared.events import new_benchmark_id, utc_now
+from shared.events import utc_now
 
 __all__ = ["Scheduler"]
 
@@ -39,24 +39,21 @@ class Scheduler:
             record = await self._gateway.suites.get(scheduled.name)  # the spec, only when a run is due
             if record is None:
                 continue  # deleted since
-            occurrence = f"schedule:{record.suite.name}:{due.due_at.astimezone(UTC).isoformat()}"
-            benchmark_id = new_benchmark_id()
-            if await self._gateway.suites.claim(occurrence, benchmark_id, now) is not None:
-                continue  # another gateway started it
             try:
-                await start_benchmark(
+                benchmark_id, started_now = await start_once(
                     self._gateway,
+                    f"schedule:{record.suite.name}:{due.due_at.astimezone(UTC).isoformat()}",
                     record.suite.spec,
+                    now=now,
                     trigger="schedule",
                     requested_by="scheduler",
                     trigger_detail=due.describe(schedule),
-                    benchmark_id=benchmark_id,
                 )
-            except BenchmarkError as exc:
-                # give the occurrence back: the next tick (here or in another gateway) tries again
-                await self._gateway.suites.release(occurrence, benchmark_id)
+            except BenchmarkError as exc:  # the occurrence was given back: the next tick tries again
                 log.warning("scheduled run of suite %r not started: %s", record.suite.name, exc)
                 continue
+            if not started_now:
+                continue  # another gateway started it
             await self._gateway.suites.record_scheduled_run(record.suite.name, due.due_at, benchmark_id)
             log.info("started %s: suite %r, %s", benchmark_id, record.suite.name, due.describe(schedule))
             started.append(benchmark_id)
