@@ -11,8 +11,8 @@ ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# Every dependency ships manylinux wheels; rouge-score is pure Python (an sdist built into a wheel
-# with setuptools). A dependency that ever needs a compiler gets it here, never in the final stage.
+# Every dependency ships manylinux wheels. A dependency that ever needs a compiler gets it here,
+# never in the final stage.
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src

@@ -5,7 +5,8 @@ outside [a-z0-9] into a space, splits on whitespace, stems the words longer than
 with NLTK's `PorterStemmer()` (its default NLTK_EXTENSIONS mode) and drops any token that is not
 [a-z0-9]+. Taking the [a-z0-9]+ runs of the lower-cased text gives the same words; Porter stemming
 is a pure function of the word, so a per-word cache returns the same stems without re-running
-the stemmer (the main cost of rouge-score's tokenizer on real text, where words repeat).
+the stemmer (the main cost of rouge-score's tokenizer on real text, where words repeat), and a
+word seen for the first time goes to `porter.stem`, NLTK's algorithm restated for speed.
 
 ROUGE-Lsum reads a text as its lines (`text.split("\\n")`). Lower-casing acts
 on each character alone for everything that can become [a-z0-9] (the one context-dependent rule,
@@ -24,7 +25,8 @@ new codes never meet).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+
+from services.scorer.metrics.porter import stem
 
 __all__ = ["clear_caches", "decode", "line_tokens", "reset_if_full"]
 
@@ -55,17 +57,10 @@ class _StemCodes(dict):
     """word -> the code of rouge-score's token for it ("" when rouge-score drops the word); a
     miss runs the stemmer once (hits stay in C)."""
 
-    _stem: Callable[[str], str] | None = None
-
     def __missing__(self, word: str | bytes) -> str:
         text = word.decode("ascii") if isinstance(word, bytes) else word
-        if len(text) > 3:
-            if _StemCodes._stem is None:
-                # Imported on first use: NLTK takes half a second to import, most commands never stem
-                from nltk.stem.porter import PorterStemmer
-
-                _StemCodes._stem = PorterStemmer().stem
-            text = _StemCodes._stem(text)
+        if len(text) > 3:  # rouge-score stems only the longer words
+            text = stem(text)
         code = self[word] = _code(text) if _VALID.match(text) else ""  # rouge-score drops such tokens
         return code
 
