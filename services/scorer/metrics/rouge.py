@@ -14,14 +14,13 @@ once and cached too, which pays off when several models are scored against the s
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
 from services.scorer.metrics import rouge_tokens
 from services.scorer.metrics.base import Metric, MetricValue
-from services.scorer.metrics.rouge_index import ReferenceIndex
+from services.scorer.metrics.rouge_index import ReferenceIndex, Text, analysed
 
 __all__ = ["METRICS", "ROUGE_TYPES", "RougeScore", "clear_caches", "metrics", "rouge_scores"]
 
@@ -48,8 +47,7 @@ def _best_scores(prediction: str, references: tuple[str, ...], stemming: bool) -
         _analyse.cache_clear()
         _reference_index.cache_clear()
     candidate = _analyse(prediction, stemming)
-    unigrams = Counter(candidate.tokens)
-    per_reference = [_scores(candidate, unigrams, reference, stemming) for reference in references]
+    per_reference = [_scores(candidate, reference, stemming) for reference in references]
     best = per_reference[0]
     for scores in per_reference[1:]:
         # a later reference wins only with a higher F-measure, as score_multi's np.argmax does
@@ -57,38 +55,28 @@ def _best_scores(prediction: str, references: tuple[str, ...], stemming: bool) -
     return {name: RougeScore(*score) for name, score in zip(ROUGE_TYPES, best)}
 
 
-class _Text(NamedTuple):
-    sentences: list[str]
-    """The lines that have tokens, one code character per token (rouge_tokens)."""
-    tokens: str
-    """All of them, in order."""
-
-
 @lru_cache(maxsize=1024)
-def _analyse(text: str, stemming: bool) -> _Text:
-    sentences = rouge_tokens.line_tokens(text, stemming=stemming)
-    return _Text(sentences, "".join(sentences))
+def _analyse(text: str, stemming: bool) -> Text:
+    return analysed(rouge_tokens.line_tokens(text, stemming=stemming))
 
 
 @lru_cache(maxsize=1024)
 def _reference_index(text: str, stemming: bool) -> ReferenceIndex:
-    return ReferenceIndex(_analyse(text, stemming).sentences)
+    return ReferenceIndex(_analyse(text, stemming))
 
 
 _Score = tuple[float, float, float]
 _ZERO: _Score = (0.0, 0.0, 0.0)
 
 
-def _scores(candidate: _Text, unigrams: Counter[str], reference_text: str, stemming: bool) -> tuple[_Score, ...]:
+def _scores(candidate: Text, reference_text: str, stemming: bool) -> tuple[_Score, ...]:
     """(precision, recall, F-measure) of rouge-1, rouge-2, rouge-l and rouge-lsum against one reference."""
     reference = _analyse(reference_text, stemming)
     m, n = len(reference.tokens), len(candidate.tokens)
     # One sentence each: the union LCS is one LCS, whose tokens the candidate always has, so
     # rouge-score's hits are the LCS length and ROUGE-Lsum is ROUGE-L, bit for bit.
     union_lcs = len(reference.sentences) > 1 or len(candidate.sentences) > 1
-    overlaps = _reference_index(reference_text, stemming).compare(
-        candidate.sentences, candidate.tokens, unigrams, union_lcs=union_lcs
-    )
+    overlaps = _reference_index(reference_text, stemming).compare(candidate, union_lcs=union_lcs)
     # rouge_scorer._score_ngrams divides by the n-gram counts, at least 1
     rouge_1 = _score(overlaps.unigrams, max(n, 1), max(m, 1))
     rouge_2 = _score(overlaps.bigrams, max(n - 1, 1), max(m - 1, 1))

@@ -1,8 +1,10 @@
-"""A reference's token positions as bit masks: ROUGE-1's overlap, ROUGE-L's LCS, ROUGE-Lsum's union LCS.
+"""The overlaps of two texts' tokens that ROUGE counts: common unigrams and bigrams, the LCS, and
+ROUGE-Lsum's union LCS (for which a reference keeps its token positions as bit masks).
 
 Texts arrive as code strings (rouge_tokens: one character per token, the same code for the same
-token in every text), so counting unigrams and bigrams and rapidfuzz's LCS (in C, bit-parallel)
-work on strings directly, and equality is exact.
+token in every text), so equality is exact and the counting runs in C: the common unigrams (or
+bigrams) of two texts are the LCS of their sorted codes (or sorted bigram keys), and ROUGE-L's LCS
+is rapidfuzz's on the code strings (bit-parallel).
 
 ROUGE-Lsum needs more: for every reference sentence, the union of the reference positions that
 one LCS with each candidate sentence matches; which LCS is chosen changes the union, so it must
@@ -27,8 +29,8 @@ compare all of this with rouge-score on thousands of texts, tie-heavy ones inclu
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
+from itertools import compress
 from typing import NamedTuple
 
 from rapidfuzz.distance import LCSseq
@@ -38,9 +40,41 @@ __all__ = ["Overlaps", "ReferenceIndex"]
 _GUARD = chr(0x10FFFF)
 """Ends each sentence in the layout: the last code point, far beyond rouge_tokens' codes."""
 _REVERSED_BYTE = bytes(int(f"{value:08b}"[::-1], 2) for value in range(256))
+_BIT_FLAGS = bytes.maketrans(b"01", b"\x00\x01")
+"""A mask's binary digits -> flags for itertools.compress."""
 _GROUP_BITS = 4096
 """Candidate sentences whose reference copies fit in this many bits advance together; past it
 wider integers cost more than the steps they save."""
+
+
+class Text(NamedTuple):
+    """A text as `ReferenceIndex.compare` reads it, in either role."""
+
+    sentences: list[str]
+    """The lines that have tokens, one code character per token."""
+    tokens: str
+    """All of them, in order."""
+    unigrams: list[int]
+    """The tokens' codes, sorted."""
+    bigrams: list[int]
+    """Each pair of adjacent tokens (across sentences, as rouge-score counts them), sorted."""
+
+
+def analysed(sentences: list[str]) -> Text:
+    """The Text of code sentences (rouge_tokens.line_tokens' result)."""
+    tokens = "".join(sentences)
+    unigrams = _codes(tokens)
+    unigrams.sort()
+    bigrams = _bigrams(tokens)
+    bigrams.sort()
+    return Text(sentences, tokens, unigrams, bigrams)
+
+
+def _in_common(sorted_a: list[int], sorted_b: list[int]) -> int:
+    """How many items two sorted sequences share, each counted at most as often as in either (a
+    multiset intersection, as rouge-score's n-gram counts take it): their LCS, since sorted
+    sequences align equal runs with each other, which rapidfuzz finds in C."""
+    return LCSseq.similarity(sorted_a, sorted_b)
 
 
 class Overlaps(NamedTuple):
@@ -55,14 +89,13 @@ class Overlaps(NamedTuple):
 
 
 class ReferenceIndex:
-    """One reference (its sentences as code strings), prepared for comparing any candidate with it."""
+    """One reference, prepared for comparing any candidate with it."""
 
-    __slots__ = ("_all", "_bigrams", "_encoded", "_guards", "_positions", "_width")
+    __slots__ = ("_all", "_guards", "_layout_codes", "_positions", "_text", "_width")
 
-    def __init__(self, sentences: Sequence[str]) -> None:
-        sentences = [sentence for sentence in sentences if sentence]  # one without tokens matches nothing
-        self._encoded = "".join(sentences)
-        self._bigrams = Counter(_bigrams(self._encoded))  # across sentences, as rouge-score counts them
+    def __init__(self, text: Text) -> None:
+        self._text = text
+        sentences = text.sentences
         # Bit p of a mask is position p of the layout: the sentences, each followed by a guard
         # (a code no token ever gets)
         layout = _GUARD.join(sentences) + _GUARD if sentences else ""
@@ -74,22 +107,19 @@ class ReferenceIndex:
         self._width = len(layout)
         self._all = ((1 << self._width) - 1) ^ self._guards
         self._positions = positions
+        self._layout_codes = _codes(layout)
 
-    def compare(self, sentences: Sequence[str], tokens: str, counts: Counter[str], *, union_lcs: bool) -> Overlaps:
-        """A candidate's overlaps with the reference: its sentences, all their tokens, and the
-        tokens' counts (code strings and code counts); `union_lcs` also computes ROUGE-Lsum's hits."""
-        positions = self._positions
-        common = counts.keys() & positions.keys()
-        in_reference = map(int.bit_count, map(positions.__getitem__, common))
-        unigrams = sum(map(min, in_reference, map(counts.__getitem__, common)))
-        bigrams = Counter(_bigrams(tokens))
-        shared = bigrams.keys() & self._bigrams.keys()
-        common_bigrams = sum(map(min, map(bigrams.__getitem__, shared), map(self._bigrams.__getitem__, shared)))
-        lcs = LCSseq.similarity(self._encoded, tokens)
+    def compare(self, candidate: Text, *, union_lcs: bool) -> Overlaps:
+        """A candidate's overlaps with the reference; `union_lcs` also computes ROUGE-Lsum's hits."""
+        reference = self._text
+        unigrams = _in_common(candidate.unigrams, reference.unigrams)
+        bigrams = _in_common(candidate.bigrams, reference.bigrams)
+        lcs = LCSseq.similarity(reference.tokens, candidate.tokens)
         if not union_lcs:
-            return Overlaps(unigrams, common_bigrams, lcs, None)
+            return Overlaps(unigrams, bigrams, lcs, None)
 
-        sharing = [sentence for sentence in sentences if not positions.keys().isdisjoint(sentence)]
+        positions = self._positions
+        sharing = [sentence for sentence in candidate.sentences if not positions.keys().isdisjoint(sentence)]
         per_group = max(1, _GROUP_BITS // max(self._width, 1))
         union = 0
         for start in range(0, len(sharing), per_group):
@@ -97,8 +127,8 @@ class ReferenceIndex:
         # rouge-score walks the union tokens in order, counting one while both token budgets last;
         # the reference budget never runs out (each union position is distinct), so the order
         # does not matter: a token counts min(union occurrences, candidate occurrences) times.
-        in_union = map(int.bit_count, map(union.__and__, map(positions.__getitem__, common)))
-        return Overlaps(unigrams, common_bigrams, lcs, sum(map(min, in_union, map(counts.__getitem__, common))))
+        in_union = sorted(compress(self._layout_codes, bin(union)[:1:-1].encode().translate(_BIT_FLAGS)))
+        return Overlaps(unigrams, bigrams, lcs, _in_common(candidate.unigrams, in_union))
 
     def _union(self, candidates: Sequence[str], positions: dict[str, int]) -> int:
         """Mask of the reference positions that rouge-score's LCS of each reference sentence with
@@ -160,6 +190,11 @@ class ReferenceIndex:
 def _reverse(mask: int, nbytes: int) -> int:
     """`mask`'s lowest 8 * nbytes bits in reverse order."""
     return int.from_bytes(mask.to_bytes(nbytes, "little").translate(_REVERSED_BYTE), "big")
+
+
+def _codes(text: str) -> list[int]:
+    """The code points of `text` (surrogatepass: the code table hands out surrogates too)."""
+    return memoryview(text.encode("utf-32-le", "surrogatepass")).cast("I").tolist()
 
 
 def _bigrams(text: str) -> list[int]:
