@@ -168,3 +168,17 @@ def test_tokens_are_rouge_scores_tokens() -> None:
             ]
             got = [token for line in rouge_tokens.line_tokens(text, stemming=stemming) for token in rouge_tokens.decode(line)]
             assert got == expected, text
+
+
+def test_scorer_matches_rouge_score_with_codes_among_the_surrogates(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long run hands out codes past 0xD800, which are surrogate code points: the UTF-32 views
+    # of code strings (sorted codes, bigram keys) must take them like any other code.
+    from services.scorer.metrics import rouge_tokens
+
+    rouge.clear_caches()
+    monkeypatch.setattr(rouge_tokens, "_TOKENS", [""] * (0xD800 - 8))  # the next codes: 0xD7F8 onwards
+    rng = random.Random(5)
+    for _ in range(200):
+        _assert_same(_random_text(rng, small_alphabet=False), [_random_text(rng, small_alphabet=False)], stemming=True)
+    assert max(map(ord, "".join(rouge._analyse("the cat sat on the mat", True).tokens))) >= 0xD800
+    rouge.clear_caches()
