@@ -260,6 +260,8 @@ class _Ticket:
 
     verdict: Literal["serve", "concurrency_limit", "rate_limit"]
     config: _Config
+    epoch: int
+    """The stats epoch it was admitted in (see _State.reset)."""
     step: Step | None = None
     retry_after: float | None = None
 
@@ -272,6 +274,7 @@ class _State:
         self._initial = config
         self._history = history
         self.config = config
+        self._epoch = 0
         self._clear()
         self._in_flight = 0  # every model request being handled, for max_in_flight
         self._serving = 0  # those not rejected by a limiter, for concurrency_limit
@@ -300,6 +303,9 @@ class _State:
             self.config = self._initial
             self._clear()
             self._max_in_flight = self._in_flight
+            # A request admitted before may still be finishing (its client already has the
+            # response): its outcome belongs to the stats just cleared, not to the next test's.
+            self._epoch += 1
 
     def admit(self, path: str, headers: dict[str, str], body: Any) -> _Ticket:
         now = time.time()
@@ -318,27 +324,28 @@ class _State:
                 if entry[1] == 0:
                     self._script.popleft()
                 self._serving += 1
-                return _Ticket("serve", config, step=entry[0])
+                return _Ticket("serve", config, self._epoch, step=entry[0])
             if config.concurrency_limit is not None and self._serving >= config.concurrency_limit:
-                return _Ticket("concurrency_limit", config, retry_after=config.limit_retry_after)
+                return _Ticket("concurrency_limit", config, self._epoch, retry_after=config.limit_retry_after)
             if config.requests_per_minute is not None:
                 clock = time.monotonic()
                 window = self._window
                 while window and window[0] <= clock - 60.0:
                     window.popleft()
                 if len(window) >= config.requests_per_minute:
-                    return _Ticket("rate_limit", config, retry_after=max(window[0] + 60.0 - clock, 0.001))
+                    return _Ticket("rate_limit", config, self._epoch, retry_after=max(window[0] + 60.0 - clock, 0.001))
                 window.append(clock)
             self._serving += 1
-            return _Ticket("serve", config)
+            return _Ticket("serve", config, self._epoch)
 
     def release(self, ticket: _Ticket, outcome: str, disconnected: bool) -> None:
         with self._lock:
             self._in_flight -= 1
             if ticket.verdict == "serve":
                 self._serving -= 1
-            self._outcomes[outcome] += 1
-            self._disconnects += disconnected
+            if ticket.epoch == self._epoch:
+                self._outcomes[outcome] += 1
+                self._disconnects += disconnected
 
     def snapshot(self) -> Stats:
         with self._lock:
