@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 from rapidfuzz.distance import LCSseq
 
-__all__ = ["Overlaps", "ReferenceIndex"]
+__all__ = ["Overlaps", "ReferenceIndex", "Text", "analysed"]
 
 _GUARD = chr(0x10FFFF)
 """Ends each sentence in the layout: the last code point, far beyond rouge_tokens' codes."""
@@ -127,6 +127,7 @@ class ReferenceIndex:
         # rouge-score walks the union tokens in order, counting one while both token budgets last;
         # the reference budget never runs out (each union position is distinct), so the order
         # does not matter: a token counts min(union occurrences, candidate occurrences) times.
+        # The union's tokens: the layout's codes where the mask's binary digits (lowest first) are 1.
         in_union = sorted(compress(self._layout_codes, bin(union)[:1:-1].encode().translate(_BIT_FLAGS)))
         return Overlaps(unigrams, bigrams, lcs, _in_common(candidate.unigrams, in_union))
 
