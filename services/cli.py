@@ -94,10 +94,7 @@ def run(
     from services.embedded import run_benchmark  # keeps `benchmarks --help` quick
 
     settings = Settings()
-    try:
-        spec = load_spec(spec_path)
-    except InvalidInput as exc:
-        raise _fail(str(exc)) from None
+    spec = load_spec(spec_path)
 
     async def go() -> dict[str, Any]:
         repository = _open_store(settings, store)
@@ -118,10 +115,7 @@ def run(
         finally:
             await repository.close()
 
-    try:
-        report = asyncio.run(go())
-    except InvalidInput as exc:
-        raise _fail(str(exc)) from None
+    report = asyncio.run(go())
     if as_json:
         _print_json(report)
     else:
@@ -196,11 +190,8 @@ def score(
     from services.scorer.pairs import parse_metric_names, read_pairs, score_pair, summarize
 
     settings = Settings()
-    try:
-        chosen = parse_metric_names(metrics, stemming=stemming)
-        pairs = read_pairs(input_path)
-    except InvalidInput as exc:
-        raise _fail(str(exc)) from None
+    chosen = parse_metric_names(metrics, stemming=stemming)
+    pairs = read_pairs(input_path)
     scored = []
     for pair in pairs:
         scored.append(score_pair(pair, chosen))
@@ -298,10 +289,7 @@ def drift(
     from services.scorer.metrics.registry import METRICS
 
     settings = Settings()
-    try:
-        before, after = read_sample_file(baseline), read_sample_file(current)
-    except InvalidInput as exc:
-        raise _fail(str(exc)) from None
+    before, after = read_sample_file(baseline), read_sample_file(current)
     keys = sorted(k for k in before.keys() & after.keys() if not metric or k[2] in metric)
     if not keys:
         raise _fail(f"{baseline} and {current} share no model / task / metric" + (f" named {', '.join(metric)}" if metric else ""))
@@ -339,10 +327,7 @@ def baseline_set(
     """Pin a completed benchmark as SUITE's baseline, for all its models or those named."""
     from services.aggregator.baselines import pin_baseline
 
-    try:
-        pinned = asyncio.run(_read(lambda s: pin_baseline(s, suite, benchmark_id, model), store))
-    except InvalidInput as exc:
-        raise _fail(str(exc)) from None
+    pinned = asyncio.run(_read(lambda s: pin_baseline(s, suite, benchmark_id, model), store))
     _print_json({"suite": suite, "models": pinned})
 
 
@@ -367,13 +352,10 @@ def compare(
     from services.aggregator.baselines import compare as compare_benchmarks
 
     settings = Settings()
-    try:
-        result = asyncio.run(_read(
-            lambda s: compare_benchmarks(s, benchmark_id, other or "baseline", tolerance=tolerance, seed=settings.bootstrap_seed),
-            store,
-        ))
-    except InvalidInput as exc:
-        raise _fail(str(exc)) from None
+    result = asyncio.run(_read(
+        lambda s: compare_benchmarks(s, benchmark_id, other or "baseline", tolerance=tolerance, seed=settings.bootstrap_seed),
+        store,
+    ))
     if as_json:
         _print_json(result)
     else:
@@ -409,11 +391,8 @@ def suite_put(
     """Create or replace a suite from a file; local dataset files are sent inline."""
     from shared.suites import load_suite
 
-    try:
-        suite = load_suite(path)
-        body = {**suite.model_dump(mode="json", by_alias=True, exclude_none=True), "spec": _inlined(suite.spec, path)}
-    except InvalidInput as exc:
-        raise _fail(str(exc)) from None
+    suite = load_suite(path)
+    body = {**suite.model_dump(mode="json", by_alias=True, exclude_none=True), "spec": _inlined(suite.spec, path)}
     response = _call_gateway(url, "PUT", f"/v1/suites/{suite.name}", json=body)
     stored = response.json()
     verb = "created" if response.status_code == 201 else "replaced"
@@ -546,16 +525,13 @@ def submit(
         "trigger": (trigger or (SubmitTrigger.ci if _in_ci() else SubmitTrigger.api)).value,
         "requestedBy": requested_by or _requester(),
     }
-    try:
-        if suite is not None:
-            path = f"/v1/suites/{suite}/runs"
-            body = {**params, "models": model or None, "modelConfigs": [_model_config(p) for p in model_config or []], "endpoint": endpoint, "reason": reason}
-            name, query = suite, None
-        else:
-            spec = load_spec(spec_path)
-            body, name, path, query = _inlined(spec, spec_path), spec.name, "/v1/benchmarks", params
-    except InvalidInput as exc:
-        raise _fail(str(exc)) from None
+    if suite is not None:
+        path = f"/v1/suites/{suite}/runs"
+        body = {**params, "models": model or None, "modelConfigs": [_model_config(p) for p in model_config or []], "endpoint": endpoint, "reason": reason}
+        name, query = suite, None
+    else:
+        spec = load_spec(spec_path)
+        body, name, path, query = _inlined(spec, spec_path), spec.name, "/v1/benchmarks", params
 
     with _gateway(url) as client:
         accepted = client.post(path, json=body, params=query)
@@ -645,4 +621,7 @@ def _reason(response) -> str:  # noqa: ANN001
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except InvalidInput as exc:  # bad input from any command: one clear line, never a traceback
+        raise SystemExit(_fail(str(exc)).exit_code) from None
