@@ -71,12 +71,13 @@ _ZERO: _Score = (0.0, 0.0, 0.0)
 
 def _scores(candidate: Text, reference_text: str, stemming: bool) -> tuple[_Score, ...]:
     """(precision, recall, F-measure) of rouge-1, rouge-2, rouge-l and rouge-lsum against one reference."""
-    reference = _analyse(reference_text, stemming)
+    index = _reference_index(reference_text, stemming)
+    reference = index.text
     m, n = len(reference.tokens), len(candidate.tokens)
     # One sentence each: the union LCS is one LCS, whose tokens the candidate always has, so
     # rouge-score's hits are the LCS length and ROUGE-Lsum is ROUGE-L, bit for bit.
     union_lcs = len(reference.sentences) > 1 or len(candidate.sentences) > 1
-    overlaps = _reference_index(reference_text, stemming).compare(candidate, union_lcs=union_lcs)
+    overlaps = index.compare(candidate, union_lcs=union_lcs)
     # rouge_scorer._score_ngrams divides by the n-gram counts, at least 1
     rouge_1 = _score(overlaps.unigrams, max(n, 1), max(m, 1))
     rouge_2 = _score(overlaps.bigrams, max(n - 1, 1), max(m - 1, 1))

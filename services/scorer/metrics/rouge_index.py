@@ -91,10 +91,10 @@ class Overlaps(NamedTuple):
 class ReferenceIndex:
     """One reference, prepared for comparing any candidate with it."""
 
-    __slots__ = ("_all", "_guards", "_layout_codes", "_positions", "_text", "_width")
+    __slots__ = ("_all", "_guards", "_layout_codes", "_positions", "_width", "text")
 
     def __init__(self, text: Text) -> None:
-        self._text = text
+        self.text = text
         sentences = text.sentences
         # Bit p of a mask is position p of the layout: the sentences, each followed by a guard
         # (a code no token ever gets)
@@ -111,7 +111,7 @@ class ReferenceIndex:
 
     def compare(self, candidate: Text, *, union_lcs: bool) -> Overlaps:
         """A candidate's overlaps with the reference; `union_lcs` also computes ROUGE-Lsum's hits."""
-        reference = self._text
+        reference = self.text
         unigrams = _in_common(candidate.unigrams, reference.unigrams)
         bigrams = _in_common(candidate.bigrams, reference.bigrams)
         lcs = LCSseq.similarity(reference.tokens, candidate.tokens)
