@@ -84,7 +84,9 @@ def paired_bootstrap(
     diffs = current - baseline
     delta = float(diffs.mean())
     if diffs.size < 2 or not np.any(diffs != diffs[0]):
-        return delta, delta, delta, 1.0 if delta == 0 else 0.0
+        # Every difference the same: the exact sign-flip p-value is the chance that n fair coins
+        # all agree, 2^(1-n): one sample, or two that moved alike, is no evidence of drift.
+        return delta, delta, delta, 1.0 if delta == 0 else min(1.0, 2.0 ** (1 - diffs.size))
     rng = np.random.default_rng(seed)
     means = np.concatenate([
         diffs[rng.integers(0, diffs.size, size=(min(_CHUNK, resamples - done), diffs.size))].mean(axis=1)

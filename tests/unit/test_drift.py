@@ -67,6 +67,15 @@ def test_identical_runs_are_unchanged() -> None:
     assert cell.delta == 0 and cell.p_value == 1.0 and cell.verdict == "unchanged"
 
 
+def test_a_few_samples_that_moved_alike_are_no_evidence() -> None:
+    # All differences equal: the exact sign-flip p-value is 2^(1-n), never 0
+    [one] = adjust_and_decide([_cell(np.array([0.5]), np.array([0.2]))], {})
+    assert one.p_value == 1.0 and one.verdict == "unchanged"
+    assert paired_bootstrap(np.zeros(3), np.full(3, -0.1), seed=0)[3] == 0.25
+    [many] = adjust_and_decide([_cell(np.full(20, 0.5), np.full(20, 0.2))], {})
+    assert many.p_value < 1e-5 and many.verdict == "regressed"
+
+
 def test_binary_metrics_use_an_exact_mcnemar_test() -> None:
     assert mcnemar_exact(np.array([1] * 10), np.array([0] * 10)) == pytest.approx(2 / 1024)
     assert mcnemar_exact(np.array([1, 0, 1, 0]), np.array([0, 1, 0, 1])) == 1.0
