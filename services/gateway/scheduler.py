@@ -52,11 +52,12 @@ class Scheduler:
             except BenchmarkError as exc:  # the occurrence was given back: the next tick tries again
                 log.warning("scheduled run of suite %r not started: %s", record.suite.name, exc)
                 continue
-            if not started_now:
-                continue  # another gateway started it
+            # Recorded by whoever sees the occurrence due, not only by its starter: if the
+            # starter's write failed, the next tick of any gateway repairs the record
             await self._gateway.suites.record_scheduled_run(record.suite.name, due.due_at, benchmark_id)
-            log.info("started %s: suite %r, %s", benchmark_id, record.suite.name, due.describe(schedule))
-            started.append(benchmark_id)
+            if started_now:
+                log.info("started %s: suite %r, %s", benchmark_id, record.suite.name, due.describe(schedule))
+                started.append(benchmark_id)
         return started
 
     async def run(self, interval_s: float) -> None:

@@ -124,8 +124,11 @@ class SuiteStore:
 
     async def record_scheduled_run(self, name: str, due_at: datetime, benchmark_id: str) -> None:
         with translated_errors():
+            # never backwards: a gateway that read the schedule before a later run was recorded
+            # must not undo it
             await self._suites.update_one(
-                {"_id": self._key(name)}, {"$set": {"lastDueAt": due_at, "lastBenchmarkId": benchmark_id}}
+                {"_id": self._key(name), "$or": [{"lastDueAt": None}, {"lastDueAt": {"$lt": due_at}}]},
+                {"$set": {"lastDueAt": due_at, "lastBenchmarkId": benchmark_id}},
             )
 
     async def claim(self, occurrence: str, benchmark_id: str, now: datetime) -> str | None:

@@ -99,6 +99,15 @@ async def test_two_schedulers_racing_on_the_database_start_each_run_once(setting
         assert {r.benchmark_id for r in stored} == set(fired + caught_up)
         record = await gateways[1].suites.get("weekly")
         assert record.last_benchmark_id == caught_up[0]
+
+        # The starter's record of its run is lost (say its write failed): the next tick of any
+        # gateway starts nothing and records the run that holds the occurrence
+        await gateways[0].store.database["suites"].update_one(
+            {"name": "weekly"}, {"$set": {"lastDueAt": datetime(2026, 11, 23, 2, tzinfo=UTC), "lastBenchmarkId": fired[0]}}
+        )
+        assert await schedulers[1].tick() == []
+        repaired = await gateways[1].suites.get("weekly")
+        assert repaired.last_benchmark_id == caught_up[0] and repaired.last_due_at == record.last_due_at
     finally:
         for gateway in gateways:
             await gateway.broker.stop()
