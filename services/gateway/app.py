@@ -17,7 +17,6 @@ from services.gateway.deployments import handle_deployment
 from services.gateway.routes import benchmarks, deployments, health, suites
 from services.gateway.scheduler import Scheduler
 from services.gateway.suite_store import SuiteStore
-from services.gateway.validation import RequestProblem
 from shared import topics
 from shared.errors import InfrastructureError, InvalidInput
 from shared.events import DeploymentEvent
@@ -99,18 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         detail = [{"loc": list(e["loc"]), "msg": e["msg"].removeprefix("Value error, "), "type": e["type"]} for e in exc.errors()]
         return JSONResponse({"detail": detail, "message": _one_line(detail)}, status_code=422)
 
-    @app.exception_handler(RequestProblem)
-    async def refused_request(request: Request, exc: RequestProblem) -> JSONResponse:
-        detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "refused"}]
-        return JSONResponse({"detail": detail, "message": _one_line(detail)}, status_code=422)
-
     @app.exception_handler(InvalidInput)
     async def refused(request: Request, exc: InvalidInput) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "message": str(exc)}, status_code=422)
+        # the same shape as a validation error; a RequestProblem names its field
+        detail = [{"loc": list(getattr(exc, "loc", ())), "msg": str(exc), "type": "refused"}]
+        return JSONResponse({"detail": detail, "message": _one_line(detail)}, status_code=422)
 
     @app.exception_handler(InfrastructureError)
     async def unavailable(request: Request, exc: InfrastructureError) -> JSONResponse:
-        return JSONResponse({"detail": f"a backing service is unavailable: {exc}"}, status_code=503)
+        return JSONResponse({"detail": f"a backing service is unavailable, try again: {exc}"}, status_code=503)
 
     return app
 

@@ -13,7 +13,6 @@ from services.gateway.dependencies import GatewayDep
 from services.gateway.runs import start_benchmark
 from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, Progress
 from services.gateway.validation import check_datasets
-from shared.errors import BrokerUnavailable
 from shared.events import ClientTrigger, Trigger
 from shared.spec import BenchmarkSpec
 
@@ -36,10 +35,7 @@ async def submit_benchmark(
 ) -> BenchmarkAccepted:
     """Accept a benchmark spec (the same shape as a spec file) and start it."""
     await check_datasets(spec, gateway.settings)
-    try:
-        request = await start_benchmark(gateway, spec, trigger=trigger, requested_by=requested_by)
-    except BrokerUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka did not accept the benchmark; try again") from exc
+    request = await start_benchmark(gateway, spec, trigger=trigger, requested_by=requested_by)
     return BenchmarkAccepted(
         benchmark_id=request.benchmark_id, status="pending", location=f"/v1/benchmarks/{request.benchmark_id}"
     )

@@ -7,7 +7,6 @@ from fastapi import APIRouter, HTTPException, Response, status
 from services.gateway.deployments import handle_deployment
 from services.gateway.dependencies import GatewayDep
 from services.gateway.schemas import ApiModel
-from shared.errors import BrokerUnavailable
 from shared.events import DeploymentEvent
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
@@ -31,10 +30,7 @@ class DeploymentAccepted(ApiModel):
 async def deployment(event: DeploymentEvent, gateway: GatewayDep, response: Response) -> DeploymentAccepted:
     """Benchmark a deployed model version with its suite; the verdict against the suite's
     baseline is published on `benchmarks.completed` and readable at `location`."""
-    try:
-        run = await handle_deployment(gateway, event)
-    except BrokerUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka did not accept the benchmark; try again") from exc
+    run = await handle_deployment(gateway, event)
     if run.duplicate:
         response.status_code = status.HTTP_200_OK
     return DeploymentAccepted(benchmark_id=run.benchmark_id, duplicate=run.duplicate, location=f"/v1/benchmarks/{run.benchmark_id}")

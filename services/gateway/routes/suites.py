@@ -13,7 +13,6 @@ from services.gateway.dependencies import GatewayDep
 from services.gateway.runs import spec_for_run, start_benchmark
 from services.gateway.schemas import ApiModel, BenchmarkAccepted
 from services.gateway.validation import RequestProblem, check_datasets
-from shared.errors import BrokerUnavailable
 from shared.events import ClientTrigger, utc_now
 from shared.spec import ModelConfig
 from shared.suites import Suite
@@ -85,13 +84,10 @@ async def run_suite(name: str, request: SuiteRunRequest, gateway: GatewayDep) ->
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no suite {name!r}")
     spec = spec_for_run(record.suite, models=request.models, model_configs=request.model_configs, endpoint=request.endpoint)
-    try:
-        started = await start_benchmark(
-            gateway, spec, trigger=request.trigger, requested_by=request.requested_by,
-            trigger_detail=request.reason or f"run of suite {name!r} requested over the API",
-        )
-    except BrokerUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka did not accept the benchmark; try again") from exc
+    started = await start_benchmark(
+        gateway, spec, trigger=request.trigger, requested_by=request.requested_by,
+        trigger_detail=request.reason or f"run of suite {name!r} requested over the API",
+    )
     return BenchmarkAccepted(benchmark_id=started.benchmark_id, status="pending", location=f"/v1/benchmarks/{started.benchmark_id}")
 
 
