@@ -284,27 +284,18 @@ def drift(
     as_json: JsonOption = False,
 ) -> None:
     """Paired test of two per-sample score files: delta, 95% CI, p-value and verdict per cell."""
-    from services.aggregator.drift import adjust_and_decide, compare_cell, is_binary
+    from services.aggregator.comparison import decide_cells
     from services.aggregator.sample_files import read_sample_file
-    from services.scorer.metrics.registry import METRICS
 
     settings = Settings()
     before, after = read_sample_file(baseline), read_sample_file(current)
     keys = sorted(k for k in before.keys() & after.keys() if not metric or k[2] in metric)
     if not keys:
         raise _fail(f"{baseline} and {current} share no model / task / metric" + (f" named {', '.join(metric)}" if metric else ""))
-    cells = []
-    for model, task, name in keys:
-        values = [*before[(model, task, name)].values(), *after[(model, task, name)].values()]
-        try:
-            cells.append(compare_cell(
-                model=model, task=task, metric=name, baseline=before[(model, task, name)],
-                current=after[(model, task, name)], tolerance=tolerance, seed=settings.bootstrap_seed,
-                binary=is_binary(values),
-            ))
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
-    decided = adjust_and_decide(cells, {name: m.higher_is_better for name, m in METRICS.items()})
+    try:
+        decided = decide_cells(before, after, keys, tolerance_of=lambda _: tolerance, seed=settings.bootstrap_seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     if as_json:
         _print_json([cell.to_json() for cell in decided])
     else:

@@ -7,21 +7,21 @@ that differ are refused with the reason, the rest are compared with services.agg
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from services.aggregator.drift import adjust_and_decide, compare_cell, is_binary
+from services.aggregator.drift import CellComparison, Cells, adjust_and_decide, compare_cell, is_binary
 from services.aggregator.report import ScoredSample
 from services.aggregator.store import BenchmarkRecord
 from services.scorer.metrics.registry import METRICS
 
-__all__ = ["Run", "compare_runs"]
+__all__ = ["Run", "compare_runs", "decide_cells"]
 
 Run = tuple[BenchmarkRecord, Sequence[ScoredSample]]
 
 
-def _values(scored: Sequence[ScoredSample]) -> dict[tuple[str, str, str], dict[str, float]]:
-    cells: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+def _values(scored: Sequence[ScoredSample]) -> Cells:
+    cells: Cells = defaultdict(dict)
     for row in scored:
         for metric, value in row.score.scores.items():
             cells[(row.model, row.task, metric)][row.score.sample_id] = value
@@ -42,31 +42,29 @@ def compare_runs(
     if record.plan is None:
         raise ValueError(f"{record.benchmark_id} has no plan yet: nothing to compare")
     now = _values(scored)
-    cells, refused = [], []
+    keys, refused = [], []
+    before: Cells = {}
     for model in record.plan.models:
         if model not in baselines:
             refused.append({"model": model, "task": None, "reason": "no baseline for this model"})
             continue
         base_record, base_scored = baselines[model]
         base_tasks = {task.name: task for task in (base_record.plan.tasks if base_record.plan else [])}
-        before = _values(base_scored)
+        base_values = _values(base_scored)
         for task in record.plan.tasks:
             reason = _why_not_comparable(task, base_tasks.get(task.name), base_record.benchmark_id)
             if reason:
                 refused.append({"model": model, "task": task.name, "reason": reason})
                 continue
             for metric in task.metrics:
-                values = [*now[(model, task.name, metric)].values(), *before[(model, task.name, metric)].values()]
-                cells.append(
-                    compare_cell(
-                        model=model, task=task.name, metric=metric,
-                        baseline=before[(model, task.name, metric)], current=now[(model, task.name, metric)],
-                        tolerance=tolerance if tolerance is not None else (tolerances or {}).get(metric, 0.0),
-                        seed=seed,
-                        binary=is_binary(values),
-                    )
-                )
-    decided = adjust_and_decide(cells, {name: metric.higher_is_better for name, metric in METRICS.items()})
+                key = (model, task.name, metric)
+                before[key] = base_values[key]
+                keys.append(key)
+    decided = decide_cells(
+        before, now, keys,
+        tolerance_of=lambda metric: tolerance if tolerance is not None else (tolerances or {}).get(metric, 0.0),
+        seed=seed,
+    )
     return {
         "benchmarkId": record.benchmark_id,
         "against": {model: run[0].benchmark_id for model, run in baselines.items() if model in record.plan.models},
@@ -74,6 +72,23 @@ def compare_runs(
         "cells": [cell.to_json() for cell in decided],
         "refused": refused,
     }
+
+
+def decide_cells(
+    before: Cells, after: Cells, keys: Iterable[tuple[str, str, str]], *, tolerance_of: Callable[[str], float], seed: int
+) -> list[CellComparison]:
+    """Compare the (model, task, metric) cells `keys` of two runs, sample by sample, and decide
+    them together (one false-discovery correction across all of them)."""
+    cells = [
+        compare_cell(
+            model=model, task=task, metric=metric, baseline=before[(model, task, metric)],
+            current=after[(model, task, metric)], tolerance=tolerance_of(metric), seed=seed,
+            # right-or-wrong scores get an exact McNemar test
+            binary=is_binary([*before[(model, task, metric)].values(), *after[(model, task, metric)].values()]),
+        )
+        for model, task, metric in keys
+    ]
+    return adjust_and_decide(cells, {name: metric.higher_is_better for name, metric in METRICS.items()})
 
 
 def _why_not_comparable(task: Any, baseline_task: Any, baseline_id: str) -> str | None:

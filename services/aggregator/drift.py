@@ -25,6 +25,7 @@ import numpy as np
 
 __all__ = [
     "CellComparison",
+    "Cells",
     "compare_cell",
     "paired_bootstrap",
     "mcnemar_exact",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 Verdict = Literal["regressed", "improved", "unchanged"]
+Cells = dict[tuple[str, str, str], dict[str, float]]
+"""(model, task, metric) -> sample id -> score: one run's per-sample scores."""
 ALPHA = 0.05
 POWER = 0.8
 _Z_ALPHA = NormalDist().inv_cdf(1 - ALPHA / 2)  # two-sided

@@ -15,13 +15,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from services.aggregator.drift import Cells
 from services.aggregator.report import ScoredSample
 from shared.errors import DatasetError
 from shared.jsonl import json_objects
 
-__all__ = ["Cells", "read_sample_file", "sample_lines"]
+__all__ = ["read_sample_file", "sample_lines"]
 
-Cells = dict[tuple[str, str, str], dict[str, float]]
 """(model, task, metric) -> {sample id: value}"""
 
 _NOT_SCORES = frozenset({"sampleId", "model", "task", "scores", "prediction", "error", "latencyMs"})
