@@ -6,6 +6,7 @@ from faststream.asgi import AsgiFastStream
 
 from services.aggregator.handlers import AggregatorHandlers
 from services.aggregator.mongo_store import MongoStore
+from services.aggregator.store import BenchmarkFilter
 from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
 from shared.events import BenchmarkPlanned, SampleScores
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         opened.append(store)
         handlers.attach(store)
         # gauges show each suite's latest run: rebuilt from the store, so every replica agrees
-        telemetry.rebuild(await store.list_benchmarks(limit=REBUILD_FROM))
+        telemetry.rebuild(await store.list_benchmarks(limit=REBUILD_FROM, where=BenchmarkFilter(status="completed")))
 
     async def close_store() -> None:
         for store in opened:

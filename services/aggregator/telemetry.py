@@ -8,6 +8,7 @@ metric, status, outcome; never a benchmark or sample id.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,6 +36,9 @@ class AggregatorTelemetry:
         )
         self.benchmarks = Counter("benchmarks_total", "Benchmarks finished, by status", ("status",), registry=r)
         self.samples = Counter("benchmark_samples_total", "Samples scored, by outcome", ("outcome",), registry=r)
+        self._shown: dict[str, dict[Gauge, set[tuple[str, ...]]]] = {}
+        """suite -> the label values each gauge was last set for, so a cell the latest run no
+        longer has (a metric dropped, no baseline any more) stops reporting the older run's value"""
 
     def observe_completion(self, record: BenchmarkRecord) -> None:
         """Count a newly finished benchmark and show it in the gauges."""
@@ -50,21 +54,31 @@ class AggregatorTelemetry:
         if record.status != "completed" or not report:
             return
         suite = record.suite
+        shown: dict[Gauge, set[tuple[str, ...]]] = defaultdict(set)
+
+        def put(gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
+            gauge.labels(*labels).set(value)
+            shown[gauge].add(labels)
+
         for row in report.get("results", []):
             model = row["model"]
-            self.last_completed.labels(suite=suite, model=model).set(record.updated_at.timestamp())
+            put(self.last_completed, (suite, model), record.updated_at.timestamp())
             for task, metrics in row.items():
                 if task == "model" or not isinstance(metrics, dict):
                     continue
                 for metric, value in metrics.items():
                     if value is not None:
-                        self.value.labels(suite=suite, model=model, task=task, metric=metric).set(value)
+                        put(self.value, (suite, model, task, metric), value)
         for cell in (report.get("drift") or {}).get("cells", []):
-            labels = {"suite": suite, "model": cell["model"], "task": cell["task"], "metric": cell["metric"]}
-            self.baseline.labels(**labels).set(cell["baseline"])
-            self.delta.labels(**labels).set(cell["delta"])
-            self.drift.labels(**labels).set(1.0 if cell["verdict"] == "regressed" else 0.0)
-            self.p_value.labels(**labels).set(cell["pAdjusted"])
+            labels = (suite, cell["model"], cell["task"], cell["metric"])
+            put(self.baseline, labels, cell["baseline"])
+            put(self.delta, labels, cell["delta"])
+            put(self.drift, labels, 1.0 if cell["verdict"] == "regressed" else 0.0)
+            put(self.p_value, labels, cell["pAdjusted"])
+        for gauge, before in self._shown.get(suite, {}).items():
+            for labels in before - shown[gauge]:
+                gauge.remove(*labels)
+        self._shown[suite] = shown
 
     def rebuild(self, records: Iterable[BenchmarkRecord]) -> int:
         """Show each suite's latest completed benchmark; `records` newest first. Returns suites shown."""

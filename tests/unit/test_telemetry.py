@@ -48,3 +48,15 @@ def test_rebuild_shows_each_suites_latest_run() -> None:
     assert _sample(telemetry, "benchmark_metric_value", **cell) == 82.0
     assert _sample(telemetry, "benchmark_drift_detected", **cell) == 0.0
     assert _sample(telemetry, "benchmarks_total", status="completed") is None  # rebuilding counts nothing
+
+
+def test_a_cell_the_latest_run_no_longer_has_stops_reporting() -> None:
+    telemetry = AggregatorTelemetry()
+    telemetry.observe_completion(_record("bm_1", 70.0, regressed=True))
+    without_drift = _record("bm_2", 75.0, when=1_800_000_100)
+    without_drift.report["drift"] = None  # e.g. the suite's baseline was removed
+    telemetry.observe_completion(without_drift)
+    cell = {"suite": "nightly", "model": "m", "task": "qa", "metric": "f1-score"}
+    assert _sample(telemetry, "benchmark_metric_value", **cell) == 75.0
+    for name in ("benchmark_drift_detected", "benchmark_metric_baseline", "benchmark_metric_delta", "benchmark_drift_p_value"):
+        assert _sample(telemetry, name, **cell) is None, name  # not bm_1's stale regression
