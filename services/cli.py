@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 from rich.console import Console
@@ -31,13 +31,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from services.aggregator.sqlite_store import SqliteStore
-from services.aggregator.store import Status
-from services.scorer.metrics.registry import get_metric
 from shared.errors import InvalidInput
-from shared.events import ClientTrigger, Trigger
+from shared.events import ClientTrigger, Status, Trigger
 from shared.settings import Settings
 from shared.spec import load_spec
+
+if TYPE_CHECKING:
+    from services.aggregator.sqlite_store import SqliteStore
 
 __all__ = ["app", "main"]
 
@@ -81,6 +81,8 @@ def _samples_progress() -> Progress:
 
 
 def _open_store(settings: Settings, store: Path | None) -> SqliteStore:
+    from services.aggregator.sqlite_store import SqliteStore  # keeps `benchmarks --help` quick
+
     return SqliteStore(store or settings.store_path, tenant=settings.tenant)
 
 
@@ -235,6 +237,8 @@ def _print_report(report: dict[str, Any]) -> None:
 def _format_metric(name: str, stats: dict[str, float] | None) -> str:
     if not stats or stats["value"] is None:
         return "-"
+    from services.scorer.metrics.registry import get_metric
+
     digits = 1 if get_metric(name).scale > 1 else 3
     return f"{stats['value']:.{digits}f} ({stats['ciLow']:.{digits}f}-{stats['ciHigh']:.{digits}f})"
 

@@ -45,6 +45,8 @@ DEFAULT_TENANT = "default"
 Trigger = Literal["api", "cli", "schedule", "deployment", "ci"]
 ClientTrigger = Literal["api", "ci"]
 """The triggers a client may claim for a run it submits; the others are the service's own."""
+Status = Literal["pending", "running", "completed", "failed"]
+"""Where a benchmark is in its life, as stored and as the API reports it."""
 
 
 def utc_now() -> datetime:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from services.aggregator.report import ScoredSample
-from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, Status, cause_of
+from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, cause_of
 from services.runner.adapters.base import Completion
-from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, utc_now
+from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, Status, utc_now
 
 __all__ = ["SqliteStore"]
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from services.aggregator.report import ScoredSample
-from shared.events import BenchmarkPlanned, BenchmarkRequested, DeploymentRef, SampleScores
+from shared.events import BenchmarkPlanned, BenchmarkRequested, DeploymentRef, SampleScores, Status
 
-__all__ = ["Status", "BenchmarkFilter", "BenchmarkRecord", "BenchmarkStore", "cause_of"]
+__all__ = ["BenchmarkFilter", "BenchmarkRecord", "BenchmarkStore", "cause_of"]
 
-Status = Literal["pending", "running", "completed", "failed"]
 
 
 @dataclass(frozen=True, slots=True)

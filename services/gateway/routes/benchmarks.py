@@ -8,12 +8,12 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from services.aggregator.baselines import compare
 from services.aggregator.completion import verdict_of
-from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, Status
+from services.aggregator.store import BenchmarkFilter, BenchmarkRecord
 from services.gateway.dependencies import GatewayDep
 from services.gateway.runs import start_benchmark
 from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, Progress
 from services.gateway.validation import check_datasets
-from shared.events import ClientTrigger, Trigger
+from shared.events import ClientTrigger, Status, Trigger
 from shared.spec import BenchmarkSpec
 
 router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
