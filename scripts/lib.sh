@@ -2,16 +2,22 @@
 # Shared by scripts/services.sh and scripts/deploy-tools.sh (sourced, not run): the installers
 # both need. Each script defines log and die (with its own prefix) before sourcing this.
 
-# Debian's prometheus package: prometheus (the alerting tests start one) and promtool (rule and
-# config checks). Installed as root when missing.
-ensure_prometheus() {
-  command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
-  [[ $(id -u) -eq 0 ]] || die "prometheus/promtool not found: install Debian's 'prometheus' package (needs root)"
-  log "installing Debian's prometheus package (prometheus + promtool)..."
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends prometheus >&2 ||
-    { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends prometheus >&2; } ||
-    die "apt-get install prometheus failed"
+# hash_of FILE...: a short digest of the files' contents, for cache directory names.
+hash_of() { cat "$@" | sha256sum | cut -c1-12; }
+
+# java_major JAVA: the major version of that java binary, 0 if it cannot be told.
+java_major() {
+  local v
+  v=$("$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1) || true
+  echo "${v:-0}"
+}
+
+# mvn_copy_deps POM DIR: the runtime dependencies POM lists, as jars in DIR (a pom here is only
+# a dependency list). sed: Debian's Maven 3.8.7 prints stray colour resets even in batch mode.
+mvn_copy_deps() {
+  mvn -B -q -f "$1" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$2" 2>&1 |
+    sed 's/\x1b\[0m//g' >&2
+  return "${PIPESTATUS[0]}"
 }
 
 # go_build SRC BIN: build the Go main package in SRC (a module of this repo) into BIN.

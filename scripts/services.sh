@@ -3,8 +3,7 @@
 # for integration tests and development. No Docker: Kafka jars come from Maven
 # Central, FerretDB is built with Go from the Go module proxy; both are cached.
 #
-#   scripts/services.sh up       install if needed (and Debian's prometheus package, for the
-#                                alerting tests), start, wait until healthy; prints the
+#   scripts/services.sh up       install if needed, start, wait until healthy; prints the
 #                                export lines on stdout, so `eval "$(scripts/services.sh up)"` works
 #   scripts/services.sh down     stop both, delete their data (next `up` starts empty)
 #   scripts/services.sh status   show what runs (exit 0 only if both are healthy)
@@ -54,7 +53,6 @@ source "$ROOT/scripts/lib.sh"
 # ---------------------------------------------------------------- helpers
 # Short content hash of the given files: cache dirs are keyed by it, so editing
 # the pom / Go wrapper automatically triggers a fresh install.
-hash_of() { cat "$@" | sha256sum | cut -c1-12; }
 
 tcp_open() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
 
@@ -101,10 +99,7 @@ install_kafka() { # sets KAFKA_LIBS
   log "installing Kafka jars from Maven Central into $dir (first run: ~1-2 min)..."
   local tmp=$dir.tmp.$$
   rm -rf "$tmp"
-  # -f: the pom is only a dependency list; runtime scope = what the broker needs.
-  # (sed: Debian's Maven 3.8.7 prints stray colour resets even in batch mode)
-  if ! mvn -B -q -f "$SVC/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$tmp/libs" 2>&1 | sed 's/\x1b\[0m//g' >&2; then
+  if ! mvn_copy_deps "$SVC/kafka/pom.xml" "$tmp/libs"; then
     rm -rf "$tmp"; die "mvn failed to fetch Kafka jars"
   fi
   touch "$tmp/.complete"
@@ -126,8 +121,8 @@ install_ferretdb() { # sets FERRETDB_BIN
 check_java() {
   command -v "$JAVA" >/dev/null || die "java not found (Kafka 4 needs Java >= 17)"
   local v
-  v=$("$JAVA" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
-  [[ ${v:-0} -ge 17 ]] || die "Kafka 4 needs Java >= 17, found '$v' ($JAVA)"
+  v=$(java_major "$JAVA")
+  ((v >= 17)) || die "Kafka 4 needs Java >= 17, found '$v' ($JAVA)"
 }
 
 # ---------------------------------------------------------------- start
@@ -241,7 +236,6 @@ cmd_up() {
   lock
   local started=0 kown=no mown=no
   SECONDS=0
-  ensure_prometheus
   if [[ -n $EXT_KAFKA ]]; then
     log "BENCH_KAFKA_BOOTSTRAP=$EXT_KAFKA given: not starting Kafka, only waiting for it"
   elif live_pid kafka >/dev/null; then

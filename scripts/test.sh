@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Sets up .venv, starts Kafka and FerretDB (scripts/services.sh, unless BENCH_KAFKA_BOOTSTRAP /
-# BENCH_MONGO_URL name running servers), installs the deploy tests' tools (scripts/deploy-tools.sh:
-# kustomize, the compose checker, CRD schemas) and runs the whole test suite. Extra arguments go
+# BENCH_MONGO_URL name running servers), installs the deploy and alerting tests' tools
+# (scripts/deploy-tools.sh: kustomize, the compose checker, CRD schemas, prometheus and promtool)
+# and runs the whole test suite. Extra arguments go
 # to pytest. Servers this script started are stopped again at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/deploy-tools.sh >/dev/null
+# Each prints export lines; assigned first so that its failure stops this script (set -e does
+# not see a failure inside eval "$(...)")
+tools_env=$(scripts/deploy-tools.sh)
+eval "$tools_env"
 
 if scripts/services.sh status >/dev/null 2>&1; then
-  eval "$(scripts/services.sh env)"
+  services_env=$(scripts/services.sh env)
 else
   trap 'scripts/services.sh down' EXIT
-  eval "$(scripts/services.sh up)"
+  services_env=$(scripts/services.sh up)
 fi
+eval "$services_env"
 .venv/bin/python -m pytest "$@"

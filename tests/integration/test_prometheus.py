@@ -23,7 +23,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 def _binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} not found: scripts/services.sh up installs Debian's prometheus package", pytrace=False)
+        pytest.fail(f"{name} not found: scripts/deploy-tools.sh (run by scripts/test.sh) installs Debian's prometheus package", pytrace=False)
     return path
 
 
