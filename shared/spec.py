@@ -193,6 +193,16 @@ class ModelConfig(SpecModel):
         return self.limits.budget or f"{self.provider}:{self.base_url}"
 
 
+def _check_metric(name: str) -> None:
+    """A ValueError (which pydantic reports with the field's location) unless the registry has `name`."""
+    from services.scorer.metrics.registry import get_metric  # lazy: keeps shared free of scorer imports
+
+    try:
+        get_metric(name)
+    except UnknownMetric as exc:
+        raise ValueError(str(exc)) from None
+
+
 class TaskSpec(SpecModel):
     name: Name
     type: TaskTypeName
@@ -219,13 +229,8 @@ class TaskSpec(SpecModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, names: list[str]) -> list[str]:
-        from services.scorer.metrics.registry import get_metric  # lazy: keeps shared free of scorer imports
-
         for name in names:
-            try:
-                get_metric(name)
-            except UnknownMetric as exc:  # pydantic reports only ValueErrors with the field's location
-                raise ValueError(str(exc)) from None
+            _check_metric(name)
         if len(set(names)) != len(names):
             raise ValueError("metrics are listed twice")
         return names
@@ -267,13 +272,8 @@ class BenchmarkSpec(SpecModel):
     @field_validator("tolerances")
     @classmethod
     def _known_tolerance_metrics(cls, tolerances: dict[str, float]) -> dict[str, float]:
-        from services.scorer.metrics.registry import get_metric  # lazy: keeps shared free of scorer imports
-
         for name, value in tolerances.items():
-            try:
-                get_metric(name)
-            except UnknownMetric as exc:
-                raise ValueError(str(exc)) from None
+            _check_metric(name)
             if value < 0:
                 raise ValueError(f"{name}: a tolerance cannot be negative")
         return tolerances
