@@ -170,6 +170,8 @@ class ModelConfig(SpecModel):
 
             if self.model_id not in BUILTIN_MODELS:
                 raise ValueError(f"unknown built-in model {self.model_id!r}; available: {', '.join(sorted(BUILTIN_MODELS))}")
+            if self.base_url is not None:
+                raise ValueError(f"{self.name!r} is a built-in model: it has no endpoint ('baseUrl') to point elsewhere")
             return self
         if self.base_url is None:
             raise ValueError(f"model {self.name!r}: {self.provider} models need 'baseUrl' (e.g. http://localhost:8000/v1)")

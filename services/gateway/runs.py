@@ -51,8 +51,6 @@ def spec_for_run(
         if len(chosen) != 1:
             raise RequestProblem(loc + ("endpoint",), f"an endpoint needs exactly one model to apply to, not {len(chosen)}; name it")
         (only,) = chosen.values()
-        if only.provider == "builtin":
-            raise RequestProblem(loc + ("endpoint",), f"{only.name!r} is a built-in model: it has no endpoint to point elsewhere")
         chosen = {only.name: _validated(only, {"baseUrl": endpoint}, loc + ("endpoint",))}
     return suite.spec.model_copy(update={"models": list(chosen.values())})
 

@@ -55,6 +55,8 @@ def test_url_dataset_is_recognised() -> None:
         (_spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "prompt": {"template": "{query}"}}]),
          "unknown placeholder {query}"),
         (_spec(models=["builtin:gpt-5"]), "models[0]: unknown built-in model 'gpt-5'; available: extractive, lead"),
+        (_spec(models=[{"name": "lead", "provider": "builtin", "baseUrl": "http://127.0.0.1:9/v1"}]),
+         "models[0]: 'lead' is a built-in model: it has no endpoint ('baseUrl')"),
         (_spec(models=["lead"]), "write a model as 'provider:model'"),
         (_spec(models=["builtin:lead", "builtin:lead"]), "models: the name 'lead' appears twice"),
         (_spec(tasks=[{"name": "model", "type": "qa", "dataset": "d.jsonl"}]), "tasks[0].name: 'model' is reserved"),
