@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MeanWithCI", "mean_with_ci", "percentile"]
+__all__ = ["RESAMPLE_CHUNK", "MeanWithCI", "bootstrap_mean_ci", "bootstrap_picks", "mean_with_ci", "percentile"]
+
+RESAMPLE_CHUNK = 250
+"""Resamples drawn at once: memory stays at 250 x n numbers however many resamples there are
+(drawing in chunks takes the same numbers from the generator as drawing all at once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +31,22 @@ def mean_with_ci(values: Sequence[float], *, seed: int, resamples: int = 1000, l
     mean = float(data.mean())
     if data.size == 1:
         return MeanWithCI(mean=mean, ci_low=mean, ci_high=mean, n=1)
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
+    low, high = bootstrap_mean_ci(data, np.random.default_rng(seed), resamples=resamples, level=level)
+    return MeanWithCI(mean=mean, ci_low=low, ci_high=high, n=int(data.size))
+
+
+def bootstrap_picks(rng: np.random.Generator, n: int, resamples: int) -> Iterator[np.ndarray]:
+    """The bootstrap's resamples of n items, as rows of indices, a chunk of rows at a time."""
+    for done in range(0, resamples, RESAMPLE_CHUNK):
+        yield rng.integers(0, n, size=(min(RESAMPLE_CHUNK, resamples - done), n))
+
+
+def bootstrap_mean_ci(data: np.ndarray, rng: np.random.Generator, *, resamples: int, level: float = 0.95) -> tuple[float, float]:
+    """The percentile-bootstrap confidence interval of data's mean."""
+    means = np.concatenate([data[picks].mean(axis=1) for picks in bootstrap_picks(rng, data.size, resamples)])
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
-    return MeanWithCI(mean=mean, ci_low=float(low), ci_high=float(high), n=int(data.size))
+    return float(low), float(high)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -23,6 +23,8 @@ from typing import Literal
 
 import numpy as np
 
+from shared.statistics import RESAMPLE_CHUNK, bootstrap_mean_ci
+
 __all__ = [
     "CellComparison",
     "Cells",
@@ -76,10 +78,6 @@ class CellComparison:
         }
 
 
-_CHUNK = 250
-"""Resamples drawn at once: bounds memory at 250 x n floats for large n."""
-
-
 def paired_bootstrap(
     baseline: np.ndarray, current: np.ndarray, *, seed: int, resamples: int = 2000
 ) -> tuple[float, float, float, float]:
@@ -91,17 +89,13 @@ def paired_bootstrap(
         # all agree, 2^(1-n): one sample, or two that moved alike, is no evidence of drift.
         return delta, delta, delta, 1.0 if delta == 0 else min(1.0, 2.0 ** (1 - diffs.size))
     rng = np.random.default_rng(seed)
-    means = np.concatenate([
-        diffs[rng.integers(0, diffs.size, size=(min(_CHUNK, resamples - done), diffs.size))].mean(axis=1)
-        for done in range(0, resamples, _CHUNK)
-    ])
-    low, high = np.percentile(means, [2.5, 97.5])
+    low, high = bootstrap_mean_ci(diffs, rng, resamples=resamples)
     # under "no change" each difference is as likely negative as positive: flip signs at random
     extreme = 0
-    for done in range(0, resamples, _CHUNK):
-        signs = rng.choice(np.array([-1.0, 1.0]), size=(min(_CHUNK, resamples - done), diffs.size))
+    for done in range(0, resamples, RESAMPLE_CHUNK):
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(min(RESAMPLE_CHUNK, resamples - done), diffs.size))
         extreme += int(np.count_nonzero(np.abs((signs * diffs).mean(axis=1)) >= abs(delta) - 1e-12))
-    return delta, float(low), float(high), (extreme + 1) / (resamples + 1)
+    return delta, low, high, (extreme + 1) / (resamples + 1)
 
 
 def is_binary(values: Iterable[float]) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from shared.statistics import MeanWithCI, mean_with_ci
+from shared.statistics import MeanWithCI, bootstrap_picks, mean_with_ci
 from services.scorer.metrics.base import CorpusStatistic, Metric
 
 __all__ = ["aggregate_with_ci", "corpus_with_ci"]
@@ -55,11 +55,10 @@ def corpus_with_ci(
     n = len(details)
     if n == 1:
         return MeanWithCI(mean=value, ci_low=value, ci_high=value, n=1)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n, size=(resamples, n))  # as mean_with_ci draws them
     values = [
         statistic.compute(totals)
-        for start in range(0, resamples, _CHUNK)
+        for picks in bootstrap_picks(np.random.default_rng(seed), n, resamples)  # as mean_with_ci draws them
+        for start in range(0, len(picks), _CHUNK)
         for totals in stats[picks[start : start + _CHUNK]].sum(axis=1).tolist()
     ]
     tail = (1.0 - level) / 2 * 100
