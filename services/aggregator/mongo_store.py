@@ -15,22 +15,21 @@ counts newly inserted scores itself instead (see services/aggregator/handlers.py
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, ServerSelectionTimeoutError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.aggregator.report import ScoredSample
 from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, cause_of
-from shared.errors import StoreUnavailable
 from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, utc_now
+from shared.mongo import translated_errors
 from shared.settings import Settings
 
-__all__ = ["MongoStore", "translated_errors"]
+__all__ = ["MongoStore"]
 
 T = TypeVar("T")
 SERVER_SELECTION_TIMEOUT_MS = 5_000
@@ -44,15 +43,6 @@ async def _upsert(operation: Callable[[], Awaitable[T]]) -> T:
         return await operation()
     except DuplicateKeyError:
         return await operation()
-
-
-@contextmanager
-def translated_errors() -> Iterator[None]:
-    """Unreachable servers become StoreUnavailable (retryable); anything else stays a bug."""
-    try:
-        yield
-    except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
-        raise StoreUnavailable(f"MongoDB unreachable: {exc}") from exc
 
 
 class MongoStore:

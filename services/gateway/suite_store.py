@@ -18,7 +18,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.aggregator.mongo_store import translated_errors
+from shared.mongo import translated_errors
 from shared.suites import Schedule, Suite
 
 __all__ = ["ScheduledSuite", "SuiteRecord", "SuiteStore"]

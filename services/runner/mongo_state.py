@@ -13,14 +13,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, ServerSelectionTimeoutError
+from pymongo.errors import DuplicateKeyError
 
 from services.runner.adapters.base import Completion
 from services.runner.pacing import WindowPlan
-from shared.errors import StoreUnavailable
+from shared.mongo import translated_errors
 from shared.settings import Settings
 
 __all__ = ["MongoRunnerState"]
@@ -44,23 +45,18 @@ class MongoRunnerState:
         return self._client[self._settings.mongo_database][name]
 
     async def get_response(self, key: str) -> Completion | None:
-        try:
+        with translated_errors("for the response cache"):
             document = await self._collection("responses").find_one({"_id": f"{self._settings.tenant}|{key}"})
-        except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
-            raise StoreUnavailable(f"MongoDB unreachable for the response cache: {exc}") from exc
         return Completion(**document["completion"]) if document else None
 
     async def put_response(self, key: str, completion: Completion) -> None:
-        try:
+        # DuplicateKeyError: another runner stored the same answer at the same moment
+        with translated_errors("for the response cache"), suppress(DuplicateKeyError):
             await self._collection("responses").update_one(
                 {"_id": f"{self._settings.tenant}|{key}"},
                 {"$set": {"completion": asdict(completion)}},
                 upsert=True,
             )
-        except DuplicateKeyError:
-            pass  # another runner stored the same answer at the same moment
-        except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
-            raise StoreUnavailable(f"MongoDB unreachable for the response cache: {exc}") from exc
 
     async def take(self, key: str, plan: WindowPlan, amount: int) -> float:
         now = self._clock()
@@ -71,7 +67,7 @@ class MongoRunnerState:
         window = f"{self._settings.tenant}|{key}|{plan.window_s}|{index}"
         taken, slot = 0, self._next_slot.get(window, 0)
         collection = self._collection()
-        try:
+        with translated_errors("for the rate budget"):
             while taken < needed and slot < slots:
                 try:
                     await collection.insert_one({"_id": f"{window}|{slot}"})
@@ -79,8 +75,6 @@ class MongoRunnerState:
                 except DuplicateKeyError:
                     pass  # another replica has it: try the next
                 slot += 1
-        except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
-            raise StoreUnavailable(f"MongoDB unreachable for the rate budget: {exc}") from exc
         self._next_slot = {window: slot}  # where this process goes on in this window
         if taken == needed:
             return 0.0

@@ -19,6 +19,7 @@ PURE_MODULES = [
     "services/scorer/metrics/rouge.py",
     "services/scorer/metrics/rouge_index.py",
     "services/scorer/metrics/rouge_tokens.py",
+    "services/scorer/metrics/porter.py",
     "services/scorer/metrics/bleu.py",
     "services/scorer/metrics/aggregation.py",
     "services/scorer/pairs.py",
