@@ -47,11 +47,7 @@ async def compare(
             raise InvalidInput(f"suite {record.suite!r} has no baseline (pin one with `benchmarks baseline set`)")
     else:
         pinned = {model: against for model in (record.plan.models if record.plan else [])}
-    runs = {benchmark_id_: await _run(store, benchmark_id_) for benchmark_id_ in set(pinned.values())}
-    return compare_runs(
-        current, {model: runs[bid] for model, bid in pinned.items()},
-        tolerance=tolerance, tolerances=record.spec.get("tolerances"), seed=seed,
-    )
+    return await _compare_with(store, current, pinned, tolerance=tolerance, seed=seed)
 
 
 async def drift_section(store: BenchmarkStore, record: BenchmarkRecord, run: Run, *, seed: int) -> dict[str, Any] | None:
@@ -59,12 +55,19 @@ async def drift_section(store: BenchmarkStore, record: BenchmarkRecord, run: Run
     pinned = {model: bid for model, bid in (await store.get_baseline(record.suite)).items() if bid != record.benchmark_id}
     if not pinned:
         return None
-    runs = {}
-    for benchmark_id in set(pinned.values()):
-        try:
-            runs[benchmark_id] = await _run(store, benchmark_id)
-        except InvalidInput:
-            return None  # the pinned baseline is gone: report without drift rather than fail
+    try:
+        return await _compare_with(store, run, pinned, seed=seed)
+    except InvalidInput:
+        return None  # the pinned baseline is gone: report without drift rather than fail
+
+
+async def _compare_with(
+    store: BenchmarkStore, current: Run, pinned: dict[str, str], *, tolerance: float | None = None, seed: int
+) -> dict[str, Any]:
+    """Compare `current` with the benchmark pinned for each model (each read once), under the
+    suite's tolerances unless `tolerance` overrides them."""
+    runs = {benchmark_id: await _run(store, benchmark_id) for benchmark_id in set(pinned.values())}
     return compare_runs(
-        run, {model: runs[bid] for model, bid in pinned.items()}, tolerances=record.spec.get("tolerances"), seed=seed
+        current, {model: runs[bid] for model, bid in pinned.items()},
+        tolerance=tolerance, tolerances=current[0].spec.get("tolerances"), seed=seed,
     )

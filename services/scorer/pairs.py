@@ -12,7 +12,6 @@ aggregates them as reports do (mean or corpus statistic, with a seeded bootstrap
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
