@@ -132,7 +132,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a stored benchmark's report."""
-    record = asyncio.run(_read(lambda s: s.get_benchmark(benchmark_id), store))
+    record = _query(store, lambda s: s.get_benchmark(benchmark_id))
     if record is None:
         raise _fail(f"no benchmark {benchmark_id!r} in the store (see `benchmarks list`)")
     if record.report is None:
@@ -167,7 +167,7 @@ def list_benchmarks(
     where = BenchmarkFilter(
         suite=suite, model=model, trigger=trigger.value if trigger else None, status=status.value if status else None
     )
-    records = asyncio.run(_read(lambda s: s.list_benchmarks(limit=limit, where=where), store))
+    records = _query(store, lambda s: s.list_benchmarks(limit=limit, where=where))
     if as_json:
         _print_json([r.summary() for r in records])
         return
@@ -202,12 +202,17 @@ def score(
     sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
 
 
-async def _read(query, store: Path | None):
-    repository = _open_store(Settings(), store)
-    try:
-        return await query(repository)
-    finally:
-        await repository.close()
+def _query(store: Path | None, query: Any) -> Any:
+    """query(the embedded store) -> awaitable, run to its result; the store is closed after."""
+
+    async def run() -> Any:
+        repository = _open_store(Settings(), store)
+        try:
+            return await query(repository)
+        finally:
+            await repository.close()
+
+    return asyncio.run(run())
 
 
 def _print_json(data: Any) -> None:
@@ -257,15 +262,11 @@ def export(
     """Export a stored benchmark: the report, or with --samples its per-sample scores (for `benchmarks drift`)."""
     from services.aggregator.sample_files import sample_lines
 
-    async def load() -> tuple[Any, list]:
-        repository = _open_store(Settings(), store)
-        try:
-            record = await repository.get_benchmark(benchmark_id)
-            return record, (await repository.load_scores(benchmark_id) if record and samples else [])
-        finally:
-            await repository.close()
+    async def load(repository: Any) -> tuple[Any, list]:
+        record = await repository.get_benchmark(benchmark_id)
+        return record, (await repository.load_scores(benchmark_id) if record and samples else [])
 
-    record, scored = asyncio.run(load())
+    record, scored = _query(store, load)
     if record is None:
         raise _fail(f"no benchmark {benchmark_id!r} in the store (see `benchmarks list`)")
     lines = [json.dumps(line, ensure_ascii=False) for line in sample_lines(scored)] if samples else [
@@ -322,14 +323,14 @@ def baseline_set(
     """Pin a completed benchmark as SUITE's baseline, for all its models or those named."""
     from services.aggregator.baselines import pin_baseline
 
-    pinned = asyncio.run(_read(lambda s: pin_baseline(s, suite, benchmark_id, model), store))
+    pinned = _query(store, lambda s: pin_baseline(s, suite, benchmark_id, model))
     _print_json({"suite": suite, "models": pinned})
 
 
 @baseline_app.command("show")
 def baseline_show(suite: Annotated[str, typer.Argument(metavar="SUITE")], store: StoreOption = None) -> None:
     """Show SUITE's baseline: the benchmark pinned for each model."""
-    pinned = asyncio.run(_read(lambda s: s.get_baseline(suite), store))
+    pinned = _query(store, lambda s: s.get_baseline(suite))
     if not pinned:
         raise _fail(f"suite {suite!r} has no baseline (pin one with `benchmarks baseline set {suite} ID`)")
     _print_json({"suite": suite, "models": pinned})
@@ -347,10 +348,9 @@ def compare(
     from services.aggregator.baselines import compare as compare_benchmarks
 
     settings = Settings()
-    result = asyncio.run(_read(
-        lambda s: compare_benchmarks(s, benchmark_id, other or "baseline", tolerance=tolerance, seed=settings.bootstrap_seed),
-        store,
-    ))
+    result = _query(
+        store, lambda s: compare_benchmarks(s, benchmark_id, other or "baseline", tolerance=tolerance, seed=settings.bootstrap_seed)
+    )
     if as_json:
         _print_json(result)
     else:
@@ -444,9 +444,13 @@ def _gateway(url: str | None) -> Iterator[Any]:
 def _call_gateway(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
     """One request to the gateway; a refusal ends the command (exit 2)."""
     with _gateway(url) as client:
-        response = client.request(method, path, **kwargs)
+        return _accepted(client.request(method, path, **kwargs), f"{method} {path}")
+
+
+def _accepted(response: Any, what: str) -> Any:
+    """`response`, unless the gateway refused: then its reason ends the command (exit 2)."""
     if response.status_code >= 400:
-        raise _fail(f"{method} {path}: HTTP {response.status_code}: {_reason(response)}")
+        raise _fail(f"{what}: HTTP {response.status_code}: {_reason(response)}")
     return response
 
 
@@ -529,9 +533,7 @@ def submit(
         body, name, path, query = _inlined(spec, spec_path), spec.name, "/v1/benchmarks", params
 
     with _gateway(url) as client:
-        accepted = client.post(path, json=body, params=query)
-        if accepted.status_code != 202:
-            raise _fail(f"{spec_path or suite}: the gateway refused the benchmark (HTTP {accepted.status_code}): {_reason(accepted)}")
+        accepted = _accepted(client.post(path, json=body, params=query), f"{spec_path or suite}: the gateway refused the benchmark")
         benchmark_id = accepted.json()["benchmarkId"]
         if not wait:
             _print_json(accepted.json()) if as_json else stdout.print(benchmark_id)
@@ -591,10 +593,7 @@ def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> di
     next_line = time.monotonic()  # without a terminal (a CI log) the bar draws nothing: print lines
     with progress:
         while True:
-            response = client.get(f"/v1/benchmarks/{benchmark_id}")
-            if response.status_code != 200:
-                raise _fail(f"reading {benchmark_id} failed (HTTP {response.status_code}): {_reason(response)}")
-            report = response.json()
+            report = _accepted(client.get(f"/v1/benchmarks/{benchmark_id}"), f"reading {benchmark_id}").json()
             done = report.get("progress") or {}
             progress.update(bar, completed=done.get("scored", 0), total=done.get("expected"))
             if not stderr.is_terminal and time.monotonic() >= next_line:
