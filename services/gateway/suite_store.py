@@ -18,6 +18,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shared.errors import StoreUnavailable
 from shared.mongo import translated_errors
 from shared.suites import Schedule, Suite
 
@@ -136,15 +137,17 @@ class SuiteStore:
     async def claim(self, occurrence: str, benchmark_id: str, now: datetime) -> str | None:
         """Claim `occurrence` for `benchmark_id`: None if this call got it, else the benchmark id
         of whoever claimed it first."""
+        claim = {"_id": self._key(occurrence), "tenant": self._tenant, "benchmarkId": benchmark_id, "claimedAt": now}
         with translated_errors():
-            try:
-                await self._claims.insert_one(
-                    {"_id": self._key(occurrence), "tenant": self._tenant, "benchmarkId": benchmark_id, "claimedAt": now}
-                )
-                return None
-            except DuplicateKeyError:
-                holder = await self._claims.find_one({"_id": self._key(occurrence)})
-        return holder["benchmarkId"] if holder else None
+            for _ in range(3):  # the holder may give the claim back between our insert and our read
+                try:
+                    await self._claims.insert_one(claim)
+                    return None
+                except DuplicateKeyError:
+                    holder = await self._claims.find_one({"_id": claim["_id"]})
+                if holder is not None:
+                    return holder["benchmarkId"]
+        raise StoreUnavailable(f"the claim on {occurrence} keeps changing hands; try again")
 
     async def release(self, occurrence: str, benchmark_id: str) -> None:
         """Give a claim back (its run could not be started), so a retry can claim it again."""
