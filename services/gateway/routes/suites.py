@@ -84,6 +84,8 @@ async def run_suite(name: str, request: SuiteRunRequest, gateway: GatewayDep) ->
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no suite {name!r}")
     spec = spec_for_run(record.suite, models=request.models, model_configs=request.model_configs, endpoint=request.endpoint)
+    if len(spec.models) > len(record.suite.spec.models):  # models added: the size limit may now be passed
+        await check_datasets(spec, gateway.settings)
     started = await start_benchmark(
         gateway, spec, trigger=request.trigger, requested_by=request.requested_by,
         trigger_detail=request.reason or f"run of suite {name!r} requested over the API",
