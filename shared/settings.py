@@ -70,3 +70,29 @@ class Settings(BaseSettings):
     (BENCH_SHUTDOWN_TIMEOUT_S); a Kubernetes grace period must be longer."""
     retry_attempts: int = Field(default=5, ge=1, le=100)
     """Tries of a retryable failure (store or broker unreachable) before the message is re-read."""
+
+    # --- recovery from faults (DESIGN.md, "Delivery repairs") ------------------------------------
+    store_timeout_s: float = Field(default=3.0, gt=0, le=300)
+    """Longest any one MongoDB operation may take (BENCH_STORE_TIMEOUT_S): a paused or partitioned
+    database fails fast as StoreUnavailable instead of hanging a request or a consumer."""
+    publish_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    """Longest the gateway waits for Kafka to take a message before answering (BENCH_PUBLISH_TIMEOUT_S)."""
+    retry_after_s: int = Field(default=5, ge=1, le=3600)
+    """The Retry-After the gateway sends with a 503 while a backing service is away."""
+    max_message_bytes: int = Field(default=900_000, ge=10_000, le=100_000_000)
+    """Largest message the services publish (BENCH_MAX_MESSAGE_BYTES): below the broker's limit
+    (1 MB by default). Work shards are cut by bytes as well as by count to stay under it."""
+    dlq_payload_bytes: int = Field(default=256_000, ge=1_000, le=10_000_000)
+    """Most bytes of an original payload a dead letter keeps; a longer one is cut, with its digest and size."""
+    reconcile_interval_s: float = Field(default=15.0, gt=0, le=3600)
+    """How often the aggregator's reconciler looks for benchmarks that stopped moving (one replica a round)."""
+    outbox_grace_s: float = Field(default=10.0, gt=0, le=86_400)
+    """A benchmark accepted but not queued for this long is published by the reconciler (the outbox)."""
+    stall_timeout_s: float = Field(default=120.0, gt=0, le=86_400)
+    """A pending or running benchmark with no new score for this long is re-driven (its missing
+    shards run again), at most `max_redrives` times, then failed with the reason."""
+    max_redrives: int = Field(default=3, ge=0, le=100)
+    readiness_interval_s: float = Field(default=2.0, gt=0, le=300)
+    """How often each service checks its Kafka and stores in the background; /readyz answers from that."""
+    log_reminder_s: float = Field(default=60.0, gt=0, le=86_400)
+    """During an outage a service logs it once, then a reminder at most this often, then the recovery."""
