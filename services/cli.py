@@ -472,9 +472,12 @@ def serve(
 
     import uvicorn
 
+    from shared.logs import configure_service_logging
+
     settings = Settings()
     module = importlib.import_module(f"services.{service.value}.app")
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service.value} %(levelname)s %(name)s: %(message)s")
+    # after the import: FastStream's own (non-propagating) loggers exist by now and get the filter too
+    configure_service_logging(service.value, reminder_s=settings.log_reminder_s)
     uvicorn.run(
         module.create_app(settings),
         host=host or settings.service_host,

@@ -64,7 +64,9 @@ async def run_benchmark(
     request = BenchmarkRequested(
         tenant=settings.tenant, benchmark_id=new_benchmark_id(), spec=spec, trigger=trigger, requested_by=requested_by
     )
-    plan, work = plan_benchmark(request, datasets, shard_size=settings.shard_size)
+    plan, work = plan_benchmark(
+        request, datasets, shard_size=settings.shard_size, max_message_bytes=settings.max_message_bytes
+    )
     await store.create_benchmark(request)
     await store.save_plan(plan)
     if on_plan:

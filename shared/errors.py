@@ -11,6 +11,7 @@
     │   ├── RateLimited         429 from the provider                   (retryable)
     │   ├── ModelRequestRejected 4xx other than 429: retrying is futile (permanent)
     │   └── ModelResponseInvalid a 200 without an answer (no choices, wrong shape) (permanent)
+    ├── MessageTooLarge         an event over the broker's message limit (permanent)
     └── InfrastructureError     our own servers are unreachable         (retryable)
         ├── StoreUnavailable    MongoDB did not answer
         └── BrokerUnavailable   Kafka did not take a message
@@ -33,6 +34,7 @@ __all__ = [
     "ModelRequestRejected",
     "ModelResponseInvalid",
     "ModelConfigError",
+    "MessageTooLarge",
     "InfrastructureError",
     "StoreUnavailable",
     "BrokerUnavailable",
@@ -85,6 +87,10 @@ class ModelRequestRejected(ModelError):
 
 class ModelResponseInvalid(ModelError):
     pass
+
+
+class MessageTooLarge(BenchmarkError):
+    """An event larger than any message the broker takes: publishing it again can never work."""
 
 
 class InfrastructureError(BenchmarkError):

@@ -23,6 +23,8 @@ __all__ = [
     "Event",
     "Sample",
     "TaskPlan",
+    "ShardRef",
+    "Redrive",
     "BenchmarkRequested",
     "BenchmarkPlanned",
     "WorkItem",
@@ -87,6 +89,9 @@ class TaskPlan(WireModel):
     samples: int
     metrics: list[str]
     stemming: bool = True
+    shard_sizes: list[int] = Field(default_factory=list)
+    """Samples in each shard of this task (the same for every model): how a re-drive tells the
+    shards still missing. Empty in plans made before it existed."""
 
 
 class DeploymentRef(WireModel):
@@ -94,6 +99,20 @@ class DeploymentRef(WireModel):
 
     model: str
     version: str
+
+
+class ShardRef(WireModel):
+    model: str
+    task: str
+    shard: int
+
+
+class Redrive(WireModel):
+    """A request sent again because its benchmark stopped moving (services/aggregator/reconciler.py)."""
+
+    attempt: int = Field(ge=1)
+    shards: list[ShardRef] | None = None
+    """The shards still missing: only these run again. None: plan and run everything again."""
 
 
 class BenchmarkRequested(Event):
@@ -106,6 +125,7 @@ class BenchmarkRequested(Event):
     """Why, in words: the schedule's occurrence (and whether it was a catch-up), the deployment..."""
     deployment: DeploymentRef | None = None
     requested_at: datetime = Field(default_factory=utc_now)
+    redrive: Redrive | None = None
 
 
 class BenchmarkPlanned(Event):
@@ -233,9 +253,20 @@ class DeploymentEvent(Event):
 
 
 class DeadLetter(Event):
+    """A message a consumer could not process, kept whole or, when it is too large or not UTF-8,
+    kept intact in base64 and cut to a bounded size with the original's size and digest."""
+
     topic: str
     key: str | None
     payload: str
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    payload_bytes: int | None = None
+    """The original payload's size in bytes."""
+    payload_sha256: str | None = None
+    """The original payload's digest, so a cut payload can still be matched with its source."""
+    payload_truncated: bool = False
+    benchmark_id: str | None = None
+    """The benchmark the message belonged to, when it could be told: that benchmark is failed."""
     error: str
     service: str
     attempts: int = 1

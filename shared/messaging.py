@@ -3,33 +3,43 @@
 The consume loop is where delivery guarantees live, once for every service:
 - offsets are committed only after the handler's output is published or stored (at least once);
 - a message that does not parse, or carries an unknown schemaVersion, goes to the DLQ with the
-  error and the original payload, and the consumer keeps going;
+  error and the original payload (kept intact: base64 when not UTF-8, cut with its size and digest
+  when too large), and the consumer keeps going;
 - a retryable failure (store or broker unreachable) is retried with backoff; after the retry
   budget the message is not committed and is read again, so nothing is lost;
-- any other failure sends the message to the DLQ with the error: nothing is logged-and-dropped.
+- any other failure sends the message to the DLQ with the error: nothing is logged-and-dropped;
+- a message that cannot even be dead-lettered after the retry budget is skipped with one error
+  line and a count (`benchmark_messages_skipped_total`): it is never re-read forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import json
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, Topic
 from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from shared import topics as topic_names
-from shared.errors import BenchmarkError, BrokerUnavailable
+from shared.errors import BenchmarkError, BrokerUnavailable, MessageTooLarge
 from shared.events import DeadLetter, Event
 from shared.settings import Settings
 
-__all__ = ["Outgoing", "Topics", "create_broker", "publish", "subscribe", "process_message"]
+__all__ = [
+    "Outgoing", "Topics", "DeliveryTelemetry", "create_broker", "publish", "subscribe", "process_message", "dead_letter_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +47,14 @@ E = TypeVar("E", bound=Event)
 
 # High-volume topics get `settings.partitions`; the rest `settings.control_partitions`.
 _DATA_TOPICS = frozenset({topic_names.BENCHMARKS_WORK, topic_names.BENCHMARKS_OUTPUTS, topic_names.BENCHMARKS_SCORES})
+# Topics whose messages belong to one benchmark (keyed by its id, or by "id:model:task:shard")
+_BENCHMARK_TOPICS = frozenset({
+    topic_names.BENCHMARKS_REQUESTED, topic_names.BENCHMARKS_PLANNED, topic_names.BENCHMARKS_WORK,
+    topic_names.BENCHMARKS_OUTPUTS, topic_names.BENCHMARKS_SCORES,
+})
+_BENCHMARK_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+_ERROR_CHARS = 2000
+_KEY_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +81,34 @@ class Topics:
     def all(self) -> list[Topic]:
         return [self.declare(topic) for topic in topic_names.EVENT_BY_TOPIC]
 
+    @property
+    def max_message_bytes(self) -> int:
+        return self._settings.max_message_bytes
+
+
+class DeliveryTelemetry:
+    """What the consume loop parks and skips, per service and source topic (bounded labels)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.dead_lettered = Counter(
+            "benchmark_messages_dead_lettered", "Messages sent to benchmarks.dlq, by consuming service and source topic",
+            ("service", "topic"), registry=self.registry,
+        )
+        self.skipped = Counter(
+            "benchmark_messages_skipped",
+            "Messages skipped because not even a dead letter of them could be published",
+            ("service", "topic"), registry=self.registry,
+        )
+
+
+class Outage(Protocol):
+    """Logs an outage once, reminders at most every so often, and the recovery (shared/logs.py)."""
+
+    def failed(self, reason: str) -> None: ...
+
+    def recovered(self) -> None: ...
+
 
 def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
     return KafkaBroker(
@@ -76,15 +122,22 @@ def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
 
 
 async def publish(broker: KafkaBroker, topics: Topics, outgoing: Outgoing, *, headers: dict[str, str] | None = None) -> None:
+    wire = outgoing.event.to_wire()
+    if len(wire) > topics.max_message_bytes:
+        raise MessageTooLarge(_too_large(outgoing, len(wire), topics.max_message_bytes))
     try:
-        await broker.publish(
-            outgoing.event.to_wire(),
-            topic=topics.name(outgoing.topic),
-            key=outgoing.key.encode(),
-            headers=headers,
-        )
+        await broker.publish(wire, topic=topics.name(outgoing.topic), key=outgoing.key.encode(), headers=headers)
+    except (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError) as exc:
+        raise MessageTooLarge(f"{_too_large(outgoing, len(wire), topics.max_message_bytes)}: the broker refused it ({exc})") from exc
     except KafkaError as exc:
         raise BrokerUnavailable(f"cannot publish to {outgoing.topic}: {exc}") from exc
+
+
+def _too_large(outgoing: Outgoing, size: int, limit: int) -> str:
+    return (
+        f"{type(outgoing.event).__name__} for {outgoing.topic} (key {outgoing.key[:200]!r}) is {size:,} bytes;"
+        f" a message holds at most {limit:,} (BENCH_MAX_MESSAGE_BYTES)"
+    )
 
 
 Handler = Callable[[E], Awaitable[Sequence[Outgoing]]]
@@ -102,46 +155,126 @@ async def process_message(
     service: str,
     attempts: int,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    payload_limit: int = 256_000,
+    telemetry: DeliveryTelemetry | None = None,
+    outage: Outage | None = None,
+    dead_letters: bool = True,
 ) -> None:
-    """Parse, handle, publish the results; DLQ what can never succeed; raise what may later."""
+    """Parse, handle, publish the results; DLQ what can never succeed; raise what may later.
 
-    async def dead_letter(error: str, tries: int) -> None:
-        letter = DeadLetter(
-            topic=source_topic,
-            key=key,
-            payload=raw.decode("utf-8", errors="replace"),
-            error=error,
-            service=service,
-            attempts=tries,
-        )
-        headers = {"x-error": error[:500], "x-source-topic": source_topic, "x-service": service, "x-attempts": str(tries)}
-        log.warning("to the DLQ from %s: %s", source_topic, error)
-        await publish_outgoing(Outgoing(topic_names.BENCHMARKS_DLQ, key or "", letter), headers)
+    `dead_letters=False` is for the DLQ's own consumer: what it cannot process is skipped (with a
+    line and a count), never dead-lettered again. `outage` hears of retryable failures and of the
+    next success, so an outage is logged once, not once per message."""
+    counts = telemetry or DeliveryTelemetry()
+
+    async def park(error: str, tries: int) -> None:
+        error = error[:_ERROR_CHARS]
+        why_skipped = "the DLQ's own messages are not dead-lettered again"
+        if dead_letters:
+            letter = dead_letter_for(
+                raw, key, topic=source_topic, error=error, service=service, attempts=tries, payload_limit=payload_limit
+            )
+            headers = {"x-error": error[:500], "x-source-topic": source_topic, "x-service": service, "x-attempts": str(tries)}
+            for attempt in range(1, attempts + 1):
+                try:
+                    await publish_outgoing(Outgoing(topic_names.BENCHMARKS_DLQ, (key or "")[:_KEY_CHARS], letter), headers)
+                except Exception as exc:  # noqa: BLE001 - whatever breaks the DLQ path, the message must not wedge the partition
+                    why_skipped = f"not even its dead letter could be published: {type(exc).__name__}: {str(exc)[:300]}"
+                    if not (isinstance(exc, BenchmarkError) and exc.retryable) or attempt == attempts:
+                        break
+                    await sleep(_backoff(attempt))
+                else:
+                    log.warning("to the DLQ from %s (key %.100r): %s", source_topic, key, error[:300])
+                    counts.dead_lettered.labels(service=service, topic=source_topic).inc()
+                    return
+        log.error("skipped a message from %s (key %.100r, %d bytes; %s): %s", source_topic, key, len(raw), error[:300], why_skipped)
+        counts.skipped.labels(service=service, topic=source_topic).inc()
 
     try:
         event = event_type.model_validate_json(raw)
     except ValidationError as exc:
-        await dead_letter(f"invalid {event_type.__name__}: {_describe(exc)}", 1)
+        await park(f"invalid {event_type.__name__}: {_describe(exc)}", 1)
         return
 
     for attempt in range(1, attempts + 1):
         try:
             for outgoing in await handler(event):
                 await publish_outgoing(outgoing, None)
+            if outage is not None:
+                outage.recovered()
             return
         except BenchmarkError as exc:
             if not exc.retryable:
-                await dead_letter(f"{type(exc).__name__}: {exc}", attempt)
+                await park(f"{type(exc).__name__}: {exc}", attempt)
                 return
+            if outage is not None:
+                outage.failed(f"{type(exc).__name__}: {str(exc)[:300]}")
+            elif attempt == 1:
+                log.warning("%s, retrying", exc)
             if attempt == attempts:
                 raise  # not committed: the message is read again
-            delay = min(0.25 * 2**attempt, 10.0) * random.uniform(0.5, 1.0)
-            log.warning("%s (attempt %d of %d), retrying in %.1fs", exc, attempt, attempts, delay)
-            await sleep(delay)
+            await sleep(_backoff(attempt))
         except Exception as exc:  # a bug, or data the schema let through: park it, keep going
             log.exception("handler failed on a message from %s", source_topic)
-            await dead_letter(f"{type(exc).__name__}: {exc}", attempt)
+            await park(f"{type(exc).__name__}: {exc}", attempt)
             return
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.25 * 2**attempt, 10.0) * random.uniform(0.5, 1.0)
+
+
+def dead_letter_for(
+    raw: bytes, key: str | None, *, topic: str, error: str, service: str, attempts: int, payload_limit: int
+) -> DeadLetter:
+    """The dead letter of `raw`: its text when it is UTF-8 and fits in `payload_limit` bytes as
+    JSON, else its bytes in base64, cut to fit, with the original size and digest beside."""
+    try:
+        text: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and len(json.dumps(text)) <= payload_limit:
+        payload, encoding, truncated = text, "utf-8", False
+    else:
+        kept = raw[: payload_limit * 3 // 4]  # base64 writes 4 characters for 3 bytes
+        payload, encoding, truncated = base64.b64encode(kept).decode("ascii"), "base64", len(kept) < len(raw)
+    return DeadLetter(
+        tenant=_tenant_of(raw),
+        topic=topic,
+        key=None if key is None else key[:_KEY_CHARS],
+        payload=payload,
+        payload_encoding=encoding,
+        payload_bytes=len(raw),
+        payload_sha256=hashlib.sha256(raw).hexdigest(),
+        payload_truncated=truncated,
+        benchmark_id=_benchmark_of(raw, key, topic),
+        error=error,
+        service=service,
+        attempts=attempts,
+    )
+
+
+def _fields_of(raw: bytes) -> dict:
+    try:
+        found = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _tenant_of(raw: bytes) -> str:
+    tenant = _fields_of(raw).get("tenant")
+    return tenant if isinstance(tenant, str) and _BENCHMARK_ID.fullmatch(tenant) else "default"
+
+
+def _benchmark_of(raw: bytes, key: str | None, topic: str) -> str | None:
+    """Which benchmark a message of `topic` belonged to: its `benchmarkId`, else its key's."""
+    if topic not in _BENCHMARK_TOPICS:
+        return None
+    found = _fields_of(raw).get("benchmarkId")
+    if not isinstance(found, str) and key:
+        found = key.split(":", 1)[0]
+    return found if isinstance(found, str) and _BENCHMARK_ID.fullmatch(found) else None
 
 
 def subscribe(
@@ -154,12 +287,17 @@ def subscribe(
     event_type: type[E],
     handler: Handler[E],
     service: str,
+    telemetry: DeliveryTelemetry,
     workers: int = 1,
+    dead_letters: bool = True,
 ) -> None:
     """Register `handler` for `topic` in consumer group `group`, with the guarantees above.
 
     `workers` > 1 starts that many consumers in the group within this process: partitions are
     then processed concurrently, each still in order and committed on its own."""
+    from shared.logs import OutageLog  # noqa: PLC0415 - kept beside its one use
+
+    outage = OutageLog(log, what=f"the {service}'s backing services (consuming {topic})", reminder_s=settings.log_reminder_s)
 
     async def publish_outgoing(outgoing: Outgoing, headers: dict[str, str] | None) -> None:
         await publish(broker, topics, outgoing, headers=headers)
@@ -182,6 +320,10 @@ def subscribe(
             publish_outgoing=publish_outgoing,
             service=service,
             attempts=settings.retry_attempts,
+            payload_limit=settings.dlq_payload_bytes,
+            telemetry=telemetry,
+            outage=outage,
+            dead_letters=dead_letters,
         )
 
 

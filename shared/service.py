@@ -1,4 +1,8 @@
-"""What every worker service has: topics created up front, health and readiness endpoints."""
+"""What every worker service has: topics created up front, health and readiness endpoints.
+
+/readyz answers from a HealthMonitor (shared/health.py) that checks Kafka and the service's
+stores in the background, so the probe answers at once even while a store hangs.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,15 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from shared.health import Check, HealthMonitor
 from shared.messaging import Topics
 from shared.settings import Settings
 
-__all__ = ["ensure_topics", "worker_app", "READINESS_TIMEOUT_S"]
+__all__ = ["ensure_topics", "kafka_check", "readiness_body", "readiness_monitor", "worker_app", "READINESS_TIMEOUT_S"]
 
 log = logging.getLogger(__name__)
-READINESS_TIMEOUT_S = 3.0
-
-Check = Callable[[], Awaitable[None]]
+READINESS_TIMEOUT_S = 2.0
+"""Longest a readiness check may take (less when BENCH_READINESS_INTERVAL_S is shorter); slower is a failure."""
 
 
 async def ensure_topics(settings: Settings) -> None:
@@ -46,6 +50,31 @@ async def ensure_topics(settings: Settings) -> None:
         await admin.close()
 
 
+def kafka_check(broker: KafkaBroker, *, timeout_s: float) -> Check:
+    """A health check that fails when the brokers do not answer (`ping` says False, never raises)."""
+
+    async def kafka() -> None:
+        if not await broker.ping(timeout_s):
+            raise ConnectionError("no answer from the brokers")
+
+    return kafka
+
+
+def readiness_monitor(broker: KafkaBroker, settings: Settings, checks: Sequence[tuple[str, Check]] = ()) -> HealthMonitor:
+    """The monitor every service's /readyz reads: Kafka first, then the service's own stores."""
+    timeout_s = min(settings.readiness_interval_s, READINESS_TIMEOUT_S)
+    return HealthMonitor(
+        [("kafka", kafka_check(broker, timeout_s=timeout_s)), *checks],
+        interval_s=settings.readiness_interval_s, timeout_s=timeout_s,
+    )
+
+
+def readiness_body(monitor: HealthMonitor) -> tuple[int, dict[str, object]]:
+    """(HTTP status, JSON body) of /readyz from the monitor's latest round."""
+    ready, failures = monitor.snapshot()
+    return (200 if ready else 503), {"status": "ready" if ready else "not ready", "failures": failures}
+
+
 def worker_app(
     broker: KafkaBroker,
     settings: Settings,
@@ -55,10 +84,11 @@ def worker_app(
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> AsgiFastStream:
-    """A FastStream app served over ASGI: /healthz (alive), /readyz (Kafka and deps answer) and,
-    given a registry, /metrics for Prometheus. `after_shutdown` runs after the broker has stopped,
-    i.e. after the messages in flight were handled (for up to BENCH_SHUTDOWN_TIMEOUT_S): closing
-    a client earlier would fail them."""
+    """A FastStream app served over ASGI: /healthz (alive), /readyz (Kafka and the `readiness`
+    checks answered in the latest background round) and, given a registry, /metrics for
+    Prometheus. `after_shutdown` runs after the broker has stopped, i.e. after the messages in
+    flight were handled (for up to BENCH_SHUTDOWN_TIMEOUT_S): closing a client earlier would fail them."""
+    monitor = readiness_monitor(broker, settings, readiness)
 
     @get(include_in_schema=False)
     async def healthz(scope) -> AsgiResponse:  # noqa: ANN001 - ASGI scope
@@ -66,16 +96,11 @@ def worker_app(
 
     @get(include_in_schema=False)
     async def readyz(scope) -> AsgiResponse:  # noqa: ANN001
-        failures = {}
-        if not await broker.ping(READINESS_TIMEOUT_S):
-            failures["kafka"] = "no answer from the brokers"
-        for name, check in readiness:
-            try:
-                await check()
-            except Exception as exc:  # readiness reports any failure, it never raises
-                failures[name] = str(exc)[:300]
-        body = json.dumps({"status": "ready" if not failures else "not ready", "failures": failures}).encode()
-        return AsgiResponse(body, 503 if failures else 200, headers={"content-type": "application/json"})
+        status, body = readiness_body(monitor)
+        return AsgiResponse(json.dumps(body).encode(), status, headers={"content-type": "application/json"})
+
+    async def start_monitor() -> None:
+        monitor.start()  # after the other start-up hooks: the stores it checks are open by now
 
     async def create_topics() -> None:
         try:
@@ -95,7 +120,8 @@ def worker_app(
     return AsgiFastStream(
         broker,
         asgi_routes=routes,
-        on_startup=[create_topics, *on_startup],
+        on_startup=[create_topics, *on_startup, start_monitor],
+        on_shutdown=[monitor.stop],
         after_shutdown=list(after_shutdown),
         logger=log,
     )

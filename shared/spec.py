@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from shared.errors import SpecError, UnknownMetric
@@ -44,7 +44,14 @@ __all__ = [
     "describe_validation_error",
 ]
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+def _printable(name: str) -> str:
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise ValueError("names may not contain control characters (such as NUL or a newline)")
+    return name
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
+"""A name shown in reports and used as a key in stored documents: printable, 1-200 characters."""
 
 
 class SpecModel(BaseModel):
@@ -264,7 +271,7 @@ class TaskSpec(SpecModel):
 
 class BenchmarkSpec(SpecModel):
     name: Name
-    suite: str | None = None
+    suite: Name | None = None
     """A recurring benchmark's name; defaults to the benchmark's name."""
     models: list[ModelConfig] = Field(min_length=1)
     tasks: list[TaskSpec] = Field(min_length=1)

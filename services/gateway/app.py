@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.gateway = gateway
         await broker.start()  # after the gateway exists: the first deployment event may arrive at once
+        app.state.health = health.monitor(gateway)  # /readyz answers from its background checks
+        app.state.health.start()
         scheduling = (
             asyncio.create_task(Scheduler(gateway).run(settings.scheduler_interval_s), name="scheduler")
             if settings.scheduler_enabled else None
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.health.stop()
             if scheduling is not None:
                 scheduling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -10,10 +10,11 @@ from faststream.kafka import KafkaBroker
 
 from services.aggregator.mongo_store import MongoStore
 from services.gateway.suite_store import SuiteStore
+from shared.health import HealthMonitor
 from shared.messaging import Topics
 from shared.settings import Settings
 
-__all__ = ["Gateway", "GatewayDep"]
+__all__ = ["Gateway", "GatewayDep", "HealthDep"]
 
 
 @dataclass(slots=True)
@@ -29,4 +30,10 @@ def _gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
+def _health(request: Request) -> HealthMonitor:
+    return request.app.state.health
+
+
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
+HealthDep = Annotated[HealthMonitor, Depends(_health)]
+"""The background health check /readyz answers from (started in the lifespan)."""

@@ -35,4 +35,7 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         event_type=WorkItem, handler=handlers.on_work_item, service="runner",
         workers=settings.runner_shards_in_flight,
     )
-    return worker_app(broker, settings, registry=telemetry.registry, after_shutdown=[handlers.close, state.close])
+    return worker_app(
+        broker, settings, readiness=[("mongodb", state.ping)], registry=telemetry.registry,
+        after_shutdown=[handlers.close, state.close],
+    )

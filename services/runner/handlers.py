@@ -35,7 +35,10 @@ class RunnerHandlers:
             datasets = await asyncio.to_thread(
                 lambda: {task.name: load_task_dataset(task, base_dir=base_dir) for task in request.spec.tasks}
             )
-        except InvalidInput as exc:  # e.g. a dataset URL that answered the gateway but not us
+            plan, work = plan_benchmark(
+                request, datasets, shard_size=self._settings.shard_size, max_message_bytes=self._settings.max_message_bytes
+            )
+        except InvalidInput as exc:  # e.g. a dataset URL that answered the gateway but not us, a record too large
             failed = BenchmarkPlanned(
                 tenant=request.tenant,
                 benchmark_id=request.benchmark_id,
@@ -47,7 +50,8 @@ class RunnerHandlers:
                 error=str(exc),
             )
             return [Outgoing(topics.BENCHMARKS_PLANNED, request.benchmark_id, failed)]
-        plan, work = plan_benchmark(request, datasets, shard_size=self._settings.shard_size)
+        if request.redrive is not None:
+            log.info("re-driving %s (attempt %d): %d shards", request.benchmark_id, request.redrive.attempt, len(work))
         return [
             Outgoing(topics.BENCHMARKS_PLANNED, request.benchmark_id, plan),
             *(Outgoing(topics.BENCHMARKS_WORK, item.key, item) for item in work),

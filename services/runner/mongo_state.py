@@ -44,6 +44,11 @@ class MongoRunnerState:
             self._client = AsyncMongoClient(self._settings.mongo_url, serverSelectionTimeoutMS=5_000)
         return self._client[self._settings.mongo_database][name]
 
+    async def ping(self) -> None:
+        """Readiness: the database behind every replica's budgets and cache answers."""
+        with translated_errors("for rate budgets and the cache"):
+            await self._collection().database.command("ping")
+
     async def get_response(self, key: str) -> Completion | None:
         with translated_errors("for the response cache"):
             document = await self._collection("responses").find_one({"_id": f"{self._settings.tenant}|{key}"})

@@ -1,14 +1,22 @@
-"""The plan stage: a benchmark request and its loaded datasets -> the plan and the work shards."""
+"""The plan stage: a benchmark request and its loaded datasets -> the plan and the work shards.
+
+Shards are cut by count and by bytes, so every work item stays under the broker's message limit
+however large the records are; a record too large for any message fails the plan with its name.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from shared.datasets import Dataset
-from shared.events import BenchmarkPlanned, BenchmarkRequested, TaskPlan, WorkItem
-from shared.spec import TaskSpec
+from shared.errors import DatasetError
+from shared.events import BenchmarkPlanned, BenchmarkRequested, Sample, TaskPlan, WorkItem
+from shared.spec import ModelConfig, TaskSpec
 
-__all__ = ["plan_benchmark", "resolve_task"]
+__all__ = ["plan_benchmark", "resolve_task", "cut_shards", "shard_budget"]
+
+SLACK_BYTES = 2_000
+"""Room left in every message for what the estimate does not see (headers, the key, rounding)."""
 
 
 def resolve_task(task: TaskSpec, dataset: Dataset) -> TaskSpec:
@@ -19,16 +27,56 @@ def resolve_task(task: TaskSpec, dataset: Dataset) -> TaskSpec:
     return task
 
 
+def shard_budget(
+    benchmark_id: str, models: Sequence[ModelConfig], task: TaskSpec, examples: Sequence[Sample], *, max_message_bytes: int
+) -> int:
+    """Bytes of samples one work item of `task` may carry: the message limit less everything else
+    the item holds (the largest model config, the task, the few-shot examples)."""
+    overhead = max(
+        len(WorkItem(benchmark_id=benchmark_id, model=model, task=task, shard=0, samples=[], examples=list(examples)).to_wire())
+        for model in models
+    )
+    return max_message_bytes - overhead - SLACK_BYTES
+
+
+def cut_shards(samples: Sequence[Sample], *, max_samples: int, max_bytes: int, task: str) -> list[list[Sample]]:
+    """Consecutive runs of at most `max_samples` samples and `max_bytes` encoded bytes each.
+    A DatasetError names the first sample too large for a message of its own."""
+    shards: list[list[Sample]] = []
+    current: list[Sample] = []
+    used = 0
+    for sample in samples:
+        size = len(sample.to_wire()) + 1  # the separating comma
+        if size > max_bytes:
+            raise DatasetError(
+                f"task {task!r}: sample {sample.id!r} is {size:,} bytes encoded; one message holds at most"
+                f" {max(max_bytes, 0):,} bytes of samples (BENCH_MAX_MESSAGE_BYTES): shorten or drop it"
+            )
+        if current and (len(current) == max_samples or used + size > max_bytes):
+            shards.append(current)
+            current, used = [], 0
+        current.append(sample)
+        used += size
+    if current:
+        shards.append(current)
+    return shards
+
+
 def plan_benchmark(
-    request: BenchmarkRequested, datasets: Mapping[str, Dataset], *, shard_size: int
+    request: BenchmarkRequested, datasets: Mapping[str, Dataset], *, shard_size: int, max_message_bytes: int
 ) -> tuple[BenchmarkPlanned, list[WorkItem]]:
-    """Split every model x task into shards of at most `shard_size` samples."""
+    """Split every model x task into shards of at most `shard_size` samples that fit in a message.
+    A re-drive (`request.redrive`) keeps only the shards it names; the plan is the same."""
     spec = request.spec
     work: list[WorkItem] = []
     task_plans: list[TaskPlan] = []
     for task in spec.tasks:
         dataset = datasets[task.name]
         resolved = resolve_task(task, dataset)
+        budget = shard_budget(
+            request.benchmark_id, spec.models, resolved, dataset.examples, max_message_bytes=max_message_bytes
+        )
+        shards = cut_shards(dataset.samples, max_samples=shard_size, max_bytes=budget, task=task.name)
         task_plans.append(
             TaskPlan(
                 name=task.name,
@@ -38,9 +86,9 @@ def plan_benchmark(
                 samples=len(dataset.samples),
                 metrics=list(resolved.metrics),
                 stemming=resolved.stemming,
+                shard_sizes=[len(shard) for shard in shards],
             )
         )
-        shards = [dataset.samples[i : i + shard_size] for i in range(0, len(dataset.samples), shard_size)]
         for model in spec.models:
             for index, samples in enumerate(shards):
                 work.append(
@@ -63,4 +111,7 @@ def plan_benchmark(
         tasks=task_plans,
         shards=len(work),
     )
+    if request.redrive is not None and request.redrive.shards is not None:
+        wanted = {(ref.model, ref.task, ref.shard) for ref in request.redrive.shards}
+        work = [item for item in work if (item.model.name, item.task.name, item.shard) in wanted]
     return plan, work

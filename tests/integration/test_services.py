@@ -105,7 +105,7 @@ async def test_aggregator_completes_once_every_sample_is_scored_and_ignores_rede
     spec = _inline_spec(limit=3)
     request = BenchmarkRequested(benchmark_id="bm_agg", spec=spec)
     datasets = {t.name: load_task_dataset(t, base_dir=EXAMPLES) for t in spec.tasks}
-    plan, work = plan_benchmark(request, datasets, shard_size=16)
+    plan, work = plan_benchmark(request, datasets, shard_size=16, max_message_bytes=settings.max_message_bytes)
     shard_scores = [
         SampleScores(
             benchmark_id="bm_agg", model=item.model.name, task=item.task.name, shard=item.shard,

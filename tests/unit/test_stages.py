@@ -11,8 +11,8 @@ from services.runner.executor import run_work_item
 from services.runner.planner import plan_benchmark
 from services.scorer.scoring import score_outputs
 from shared.datasets import Dataset, digest_samples
-from shared.errors import ModelUnavailable
-from shared.events import BenchmarkRequested, Sample
+from shared.errors import DatasetError, ModelUnavailable
+from shared.events import BenchmarkRequested, Redrive, Sample, ShardRef
 from shared.spec import parse_spec
 
 
@@ -40,7 +40,7 @@ def _dataset(n: int) -> Dataset:
 
 
 def test_plan_shards_every_model_and_task() -> None:
-    plan, work = plan_benchmark(_request(), {"qa": _dataset(70)}, shard_size=32)
+    plan, work = plan_benchmark(_request(), {"qa": _dataset(70)}, shard_size=32, max_message_bytes=900_000)
     assert plan.expected_samples == 140 and plan.shards == 6 == len(work)
     assert [len(w.samples) for w in work if w.model.name == "lead"] == [32, 32, 6]
     assert {w.key for w in work} >= {"bm_test:lead:qa:0", "bm_test:extractive:qa:2"}
@@ -56,7 +56,7 @@ def test_plan_derives_classification_labels_from_the_data() -> None:
     _, work = plan_benchmark(
         BenchmarkRequested(benchmark_id="bm_c", spec=spec),
         {"topic": Dataset(location="c.jsonl", samples=samples, digest=digest_samples(samples))},
-        shard_size=10,
+        shard_size=10, max_message_bytes=900_000,
     )
     assert work[0].task.labels == ["a", "b"]
 
@@ -75,7 +75,7 @@ class FlakyModel:
 
 
 async def test_model_errors_are_recorded_per_sample_and_scored_as_empty() -> None:
-    _, work = plan_benchmark(_request(), {"qa": _dataset(6)}, shard_size=32)
+    _, work = plan_benchmark(_request(), {"qa": _dataset(6)}, shard_size=32, max_message_bytes=900_000)
     outputs = await run_work_item(work[0], FlakyModel())
     assert [o.sample_id for o in outputs.outputs] == [str(i) for i in range(6)]  # order kept
     failed = [o for o in outputs.outputs if o.error]
@@ -89,7 +89,7 @@ async def test_model_errors_are_recorded_per_sample_and_scored_as_empty() -> Non
 
 
 async def test_report_has_the_fixed_shape_and_counts_errors() -> None:
-    plan, work = plan_benchmark(_request(), {"qa": _dataset(6)}, shard_size=4)
+    plan, work = plan_benchmark(_request(), {"qa": _dataset(6)}, shard_size=4, max_message_bytes=900_000)
     scored = []
     for item in work:
         scores = score_outputs(await run_work_item(item, FlakyModel()))
@@ -129,5 +129,32 @@ def test_the_tasks_stemming_switch_reaches_the_scorer() -> None:
                        "tasks": [{"name": "t", "type": "summarization", "dataset": "d.jsonl", "stemming": False}]})
     samples = tuple(Sample(id="1", inputs={"document": "A. B."}, references=["a"]) for _ in range(1))
     plan, work = plan_benchmark(BenchmarkRequested(benchmark_id="bm_s", spec=spec),
-                                {"t": Dataset(location="d", samples=samples, digest=digest_samples(samples))}, shard_size=4)
+                                {"t": Dataset(location="d", samples=samples, digest=digest_samples(samples))}, shard_size=4, max_message_bytes=900_000)
     assert plan.tasks[0].stemming is False and work[0].task.stemming is False
+
+
+def test_shards_are_cut_by_bytes_as_well_as_by_count() -> None:
+    samples = tuple(Sample(id=str(i), inputs={"question": "q" * 30_000}, references=["a"]) for i in range(10))
+    plan, work = plan_benchmark(_request(), {"qa": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
+                                shard_size=32, max_message_bytes=100_000)
+    lead = [item for item in work if item.model.name == "lead"]
+    assert [len(item.samples) for item in lead] == [3, 3, 3, 1] == plan.tasks[0].shard_sizes
+    assert all(len(item.to_wire()) <= 100_000 for item in work)
+    assert [s.id for item in lead for s in item.samples] == [str(i) for i in range(10)]  # order and every sample kept
+
+
+def test_a_sample_too_large_for_any_message_fails_the_plan_naming_it() -> None:
+    samples = (Sample(id="small", inputs={"question": "q"}, references=["a"]),
+               Sample(id="huge", inputs={"question": "q" * 200_000}, references=["a"]))
+    with pytest.raises(DatasetError, match=r"task 'qa': sample 'huge' is 200,\d+ bytes encoded; one message holds at most"):
+        plan_benchmark(_request(), {"qa": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
+                       shard_size=32, max_message_bytes=100_000)
+
+
+def test_a_redrive_runs_only_the_shards_it_names() -> None:
+    samples = tuple(Sample(id=str(i), inputs={"question": "q"}, references=["a"]) for i in range(10))
+    request = _request().model_copy(update={"redrive": Redrive(attempt=1, shards=[ShardRef(model="lead", task="qa", shard=1)])})
+    plan, work = plan_benchmark(request, {"qa": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
+                                shard_size=4, max_message_bytes=900_000)
+    assert plan.tasks[0].shard_sizes == [4, 4, 2] and plan.expected_samples == 2 * 10
+    assert [(item.model.name, item.shard, [s.id for s in item.samples]) for item in work] == [("lead", 1, ["4", "5", "6", "7"])]

@@ -5,10 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from services.gateway.dependencies import GatewayDep
-from shared.service import READINESS_TIMEOUT_S
+from services.gateway.dependencies import Gateway, HealthDep
+from shared.health import HealthMonitor
+from shared.service import readiness_body, readiness_monitor
+
+__all__ = ["monitor", "router"]
 
 router = APIRouter(tags=["health"])
+
+
+def monitor(gateway: Gateway) -> HealthMonitor:
+    """The background checks /readyz reads: Kafka and MongoDB. Not started: the lifespan does that."""
+    return readiness_monitor(gateway.broker, gateway.settings, [("mongodb", gateway.store.ping)])
 
 
 @router.get("/healthz")
@@ -18,15 +26,8 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "Kafka or MongoDB does not answer"}})
-async def readyz(gateway: GatewayDep) -> JSONResponse:
-    """Ready only when Kafka and MongoDB both answer."""
-    failures: dict[str, str] = {}
-    if not await gateway.broker.ping(READINESS_TIMEOUT_S):
-        failures["kafka"] = "no answer from the brokers"
-    try:
-        await gateway.store.ping()
-    except Exception as exc:  # readiness reports any failure, it never raises
-        failures["mongodb"] = str(exc)[:300]
-    return JSONResponse(
-        {"status": "not ready" if failures else "ready", "failures": failures}, status_code=503 if failures else 200
-    )
+async def readyz(health: HealthDep) -> JSONResponse:
+    """Ready only when Kafka and MongoDB both answered the latest background check: answers at
+    once, even while a store hangs."""
+    status, body = readiness_body(health)
+    return JSONResponse(body, status_code=status)
