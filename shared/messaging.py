@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from shared import topics as topic_names
 from shared.errors import BenchmarkError, BrokerUnavailable, MessageTooLarge
 from shared.events import DeadLetter, Event
+from shared.logs import OutageLog
 from shared.settings import Settings
 
 __all__ = [
@@ -295,8 +296,6 @@ def subscribe(
 
     `workers` > 1 starts that many consumers in the group within this process: partitions are
     then processed concurrently, each still in order and committed on its own."""
-    from shared.logs import OutageLog  # noqa: PLC0415 - kept beside its one use
-
     outage = OutageLog(log, what=f"the {service}'s backing services (consuming {topic})", reminder_s=settings.log_reminder_s)
 
     async def publish_outgoing(outgoing: Outgoing, headers: dict[str, str] | None) -> None:

@@ -8,7 +8,7 @@ from services.aggregator.completion import complete_if_done, completion_event
 from services.aggregator.store import BenchmarkStore
 from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
-from shared.events import BenchmarkPlanned, SampleScores
+from shared.events import BenchmarkPlanned, DeadLetter, SampleScores
 from shared.messaging import Outgoing
 from shared.settings import Settings
 
@@ -21,8 +21,9 @@ TALLY_SIZE = 10_000
 class AggregatorHandlers:
     """Scores are keyed by benchmark, so one aggregator consumes all of a benchmark's scores
     (Kafka gives a partition to one group member at a time). It tallies newly stored scores in
-    memory, seeded with a real count the first time it sees a benchmark (after a start or a
-    rebalance): completion never depends on a counter in a shared document."""
+    memory, and counts them in the store whenever the tally may be stale (first sight after a
+    start or a rebalance, a failed or partly duplicate insert): completion never depends on a
+    counter in a shared document. The reconciler re-checks running benchmarks too."""
 
     def __init__(
         self, settings: Settings, store: BenchmarkStore | None = None, telemetry: AggregatorTelemetry | None = None
@@ -50,16 +51,37 @@ class AggregatorHandlers:
         return await self._announce_if_done(plan.benchmark_id)
 
     async def on_sample_scores(self, scores: SampleScores) -> list[Outgoing]:
-        added = await self._store.save_scores(scores)
         benchmark_id = scores.benchmark_id
-        if benchmark_id in self._tally:
+        try:
+            added = await self._store.save_scores(scores)
+        except BaseException:
+            # the insert may still be applied after we gave up on it: count in the store next time
+            self._tally.pop(benchmark_id, None)
+            raise
+        if benchmark_id in self._tally and added == len(scores.scores):
             self._tally[benchmark_id] += added
             self._tally.move_to_end(benchmark_id)
         else:
+            # new to this replica, or some samples were stored before (a redelivery, or an
+            # insert that timed out here but was applied): the tally may be stale, so re-count
             self._tally[benchmark_id] = await self._store.count_scores(benchmark_id)
+            self._tally.move_to_end(benchmark_id)
             if len(self._tally) > TALLY_SIZE:
                 self._tally.popitem(last=False)
         return await self._announce_if_done(benchmark_id, scored=self._tally[benchmark_id])
+
+    async def on_dead_letter(self, letter: DeadLetter) -> list[Outgoing]:
+        """A message of a benchmark could not be processed: fail that benchmark with the reason,
+        so it never stays pending or running (DESIGN.md, "Trust boundaries")."""
+        if letter.benchmark_id is None:
+            return []
+        record = await self._store.get_benchmark(letter.benchmark_id)
+        if record is None or record.status in ("completed", "failed"):
+            return []
+        reason = f"dead-lettered by the {letter.service} from {letter.topic}: {letter.error}"
+        await self._store.fail(letter.benchmark_id, reason)
+        self._telemetry.benchmarks.labels(status="failed").inc()
+        return await self._announce_if_done(letter.benchmark_id)
 
     async def _announce_if_done(self, benchmark_id: str, *, scored: int | None = None) -> list[Outgoing]:
         # A redelivered message for a finished benchmark announces it again: at least once,

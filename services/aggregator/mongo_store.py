@@ -7,6 +7,10 @@ Documents are addressed by natural keys in `_id` (tenant + benchmarkId; tenant +
 model + task + sampleId), so a replayed write is refused or is a no-op, and every hot lookup is
 by `_id` (FerretDB's SQLite backend uses no other index for queries).
 
+Benchmarks not finished yet also have a small document in `in_flight` (the outbox and the
+reconciler's bookkeeping), removed when they finish: the reconciler reads that collection only,
+so its round costs the same however many finished benchmarks the store holds.
+
 No counters in documents: FerretDB 1.24 applies `$inc` as read-modify-write, so concurrent
 increments of one document get lost (measured: ten concurrent `$inc`s left 2). The aggregator
 counts newly inserted scores itself instead (see services/aggregator/handlers.py).
@@ -16,15 +20,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.aggregator.report import ScoredSample
-from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, cause_of
+from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, InFlight, cause_of
 from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, utc_now
 from shared.mongo import translated_errors
 from shared.settings import Settings
@@ -34,6 +39,9 @@ __all__ = ["MongoStore"]
 T = TypeVar("T")
 SERVER_SELECTION_TIMEOUT_MS = 5_000
 DUPLICATE_KEY = 11000
+ROUNDS_KEPT = timedelta(hours=1)
+LONG_READ_S = 120.0
+"""Reads of a whole benchmark's scores may take longer than one operation's BENCH_STORE_TIMEOUT_S."""
 
 
 async def _upsert(operation: Callable[[], Awaitable[T]]) -> T:
@@ -51,13 +59,16 @@ class MongoStore:
         self._db: AsyncDatabase = client[database]
         self._benchmarks = self._db["benchmarks"]
         self._scores = self._db["sample_scores"]
+        self._in_flight = self._db["in_flight"]
         self._tenant = tenant
 
     @classmethod
     async def connect(cls, settings: Settings) -> MongoStore:
         """Open a client (in the running event loop) and make sure the indexes exist."""
+        # timeoutMS bounds every operation: a paused database fails fast instead of hanging callers
         client: AsyncMongoClient = AsyncMongoClient(
-            settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS
+            settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+            timeoutMS=int(settings.store_timeout_s * 1000),
         )
         store = cls(client, settings.mongo_database, tenant=settings.tenant)
         await store.ensure_indexes()
@@ -98,9 +109,19 @@ class MongoStore:
         """Fields of a benchmark document that whoever writes first creates."""
         return {"tenant": self._tenant, "benchmarkId": benchmark_id, "createdAt": created_at}
 
-    async def create_benchmark(self, request: BenchmarkRequested) -> None:
+    async def create_benchmark(self, request: BenchmarkRequested, *, digest: str | None = None) -> bool:
+        """Also put the request in the outbox (`in_flight`, not queued) first, so a benchmark
+        recorded here is always published, by the caller or later by the reconciler."""
         with translated_errors():
-            await _upsert(lambda: self._benchmarks.update_one(
+            await _upsert(lambda: self._in_flight.update_one(
+                self._key(request.benchmark_id),
+                {"$setOnInsert": {
+                    "tenant": self._tenant, "benchmarkId": request.benchmark_id, "createdAt": request.requested_at,
+                    "request": request.to_wire().decode(), "queued": False, "redrives": 0,
+                }},
+                upsert=True,
+            ))
+            result = await _upsert(lambda: self._benchmarks.update_one(
                 self._key(request.benchmark_id),
                 {
                     "$setOnInsert": {
@@ -112,10 +133,66 @@ class MongoStore:
                         "cause": cause_of(request),
                         "updatedAt": request.requested_at,
                         "spec": request.spec.to_document(),
+                        **({"requestDigest": digest} if digest else {}),
                     }
                 },
                 upsert=True,
             ))
+        return result.upserted_id is not None
+
+    async def mark_queued(self, benchmark_id: str) -> None:
+        """Kafka took the request: it leaves the outbox."""
+        with translated_errors():
+            await self._in_flight.update_one(self._key(benchmark_id), {"$set": {"queued": True}})
+
+    async def unfinished(self, *, limit: int) -> list[InFlight]:
+        """Benchmarks not finished yet (oldest first), from the small `in_flight` collection."""
+        with translated_errors(), pymongo.timeout(LONG_READ_S):
+            cursor = self._in_flight.find({"tenant": self._tenant}).sort("createdAt", ASCENDING).limit(limit)
+            return [
+                InFlight(
+                    benchmark_id=d["benchmarkId"], created_at=_utc(d["createdAt"]), request=d.get("request"),
+                    queued=bool(d.get("queued", True)), scored=d.get("scored"),
+                    progress_at=_utc(d["progressAt"]) if d.get("progressAt") else None, redrives=int(d.get("redrives", 0)),
+                )
+                async for d in cursor
+            ]
+
+    async def note_progress(self, benchmark_id: str, *, scored: int, at: datetime, redrives: int | None = None) -> None:
+        fields: dict[str, Any] = {"scored": scored, "progressAt": at}
+        if redrives is not None:
+            fields["redrives"] = redrives
+        with translated_errors():
+            await self._in_flight.update_one(self._key(benchmark_id), {"$set": fields})
+
+    async def forget_in_flight(self, benchmark_id: str) -> None:
+        with translated_errors():
+            await self._in_flight.delete_one(self._key(benchmark_id))
+
+    async def shard_counts(self, benchmark_id: str) -> dict[tuple[str, str, int], int]:
+        """Stored scores per model x task x shard (scores stored before shards were recorded count as shard -1)."""
+        counts: dict[tuple[str, str, int], int] = {}
+        with translated_errors(), pymongo.timeout(LONG_READ_S):
+            cursor = self._scores.find(
+                {"tenant": self._tenant, "benchmarkId": benchmark_id}, {"_id": 0, "model": 1, "task": 1, "shard": 1}
+            )
+            async for d in cursor:
+                key = (d["model"], d["task"], int(d.get("shard", -1)))
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    async def claim_round(self, name: str) -> bool:
+        """Take the reconciler's round `name` for this replica; False when another replica has it.
+        A unique `_id` insert is atomic on MongoDB and FerretDB alike."""
+        rounds = self._db["reconciler_rounds"]
+        now = utc_now()
+        with translated_errors():
+            try:
+                await rounds.insert_one({"_id": json.dumps([self._tenant, name]), "tenant": self._tenant, "at": now})
+            except DuplicateKeyError:
+                return False
+            await rounds.delete_many({"tenant": self._tenant, "at": {"$lt": now - ROUNDS_KEPT}})  # keeps it small
+        return True
 
     async def save_plan(self, plan: BenchmarkPlanned) -> None:
         now = utc_now()
@@ -137,6 +214,13 @@ class MongoStore:
             await self._benchmarks.update_one(
                 {**self._key(plan.benchmark_id), "status": "pending"}, {"$set": {"status": "running"}}
             )
+            # a request published by someone else than the gateway is watched from its plan on
+            await _upsert(lambda: self._in_flight.update_one(
+                self._key(plan.benchmark_id),
+                {"$setOnInsert": {"tenant": self._tenant, "benchmarkId": plan.benchmark_id, "createdAt": plan.planned_at,
+                                  "queued": True, "redrives": 0}},
+                upsert=True,
+            ))
 
     async def save_scores(self, scores: SampleScores) -> int:
         """Insert each sample's score once; a replayed shard's duplicates are refused by `_id`.
@@ -153,6 +237,7 @@ class MongoStore:
                 "model": scores.model,
                 "task": scores.task,
                 "sampleId": s.sample_id,
+                "shard": scores.shard,
                 "score": s.model_dump(mode="json", by_alias=True),
             }
             for s in scores.scores
@@ -172,7 +257,7 @@ class MongoStore:
             return await self._scores.count_documents({"tenant": self._tenant, "benchmarkId": benchmark_id})
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
-        with translated_errors():
+        with translated_errors(), pymongo.timeout(LONG_READ_S):
             cursor = self._scores.find(
                 {"tenant": self._tenant, "benchmarkId": benchmark_id}, {"_id": 0, "model": 1, "task": 1, "score": 1}
             )
@@ -180,9 +265,11 @@ class MongoStore:
 
     async def complete(self, benchmark_id: str, report: dict[str, Any]) -> None:
         await self._set(benchmark_id, {"status": "completed", "report": report, "reason": None})
+        await self.forget_in_flight(benchmark_id)
 
     async def fail(self, benchmark_id: str, reason: str) -> None:
-        await self._set(benchmark_id, {"status": "failed", "reason": reason})
+        await self._set(benchmark_id, {"status": "failed", "reason": reason.replace("\x00", "\\0")[:2000]})
+        await self.forget_in_flight(benchmark_id)
 
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None:
         with translated_errors():
@@ -198,7 +285,7 @@ class MongoStore:
         ):
             if value is not None:
                 query[field] = value  # spec.models is an array: a dotted path matches any of its elements
-        with translated_errors():
+        with translated_errors(), pymongo.timeout(LONG_READ_S):
             cursor = (
                 self._benchmarks.find(query)
                 .sort([("createdAt", DESCENDING), ("benchmarkId", ASCENDING)])
@@ -248,6 +335,7 @@ def _record(document: dict[str, Any]) -> BenchmarkRecord:
         report=document.get("report"),
         reason=document.get("reason"),
         cause=document.get("cause") or {},
+        request_digest=document.get("requestDigest"),
     )
 
 

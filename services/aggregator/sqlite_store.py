@@ -78,10 +78,10 @@ class SqliteStore:
         self._tenant = tenant
         self.path = path
 
-    async def create_benchmark(self, request: BenchmarkRequested) -> None:
+    async def create_benchmark(self, request: BenchmarkRequested) -> bool:
         now = request.requested_at.isoformat()
         with self._db:
-            self._db.execute(
+            created = self._db.execute(
                 "INSERT OR IGNORE INTO benchmarks (tenant, benchmark_id, name, suite, status, trigger_kind,"
                 " created_at, updated_at, spec, cause) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
                 (
@@ -96,6 +96,7 @@ class SqliteStore:
                     json.dumps(cause_of(request)),
                 ),
             )
+        return created.rowcount == 1
 
     async def save_plan(self, plan: BenchmarkPlanned) -> None:
         with self._db:

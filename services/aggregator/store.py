@@ -14,9 +14,7 @@ from typing import Any, Protocol
 from services.aggregator.report import ScoredSample
 from shared.events import BenchmarkPlanned, BenchmarkRequested, DeploymentRef, SampleScores, Status
 
-__all__ = ["BenchmarkFilter", "BenchmarkRecord", "BenchmarkStore", "cause_of"]
-
-
+__all__ = ["BenchmarkFilter", "BenchmarkRecord", "BenchmarkStore", "InFlight", "cause_of"]
 
 @dataclass(frozen=True, slots=True)
 class BenchmarkRecord:
@@ -34,6 +32,8 @@ class BenchmarkRecord:
     reason: str | None
     cause: dict[str, Any] = field(default_factory=dict)
     """Who or what asked for the run (camelCase keys): requestedBy, triggerDetail, deployment."""
+    request_digest: str | None = None
+    """What was asked for, hashed: a submission replayed with the same Idempotency-Key must match it."""
 
     @property
     def models(self) -> list[str]:
@@ -71,6 +71,22 @@ def cause_of(request: BenchmarkRequested) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class InFlight:
+    """A benchmark not finished yet, as the reconciler tracks it (services/aggregator/reconciler.py)."""
+
+    benchmark_id: str
+    created_at: datetime
+    request: str | None
+    """The BenchmarkRequested as first sent (JSON): published from the outbox, re-sent to re-drive."""
+    queued: bool
+    """Whether Kafka has taken the request; until then it waits in the outbox."""
+    scored: int | None = None
+    """Scores stored when the reconciler last looked, and when that count last changed."""
+    progress_at: datetime | None = None
+    redrives: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class BenchmarkFilter:
     """What `list_benchmarks` keeps; None matches anything."""
 
@@ -82,8 +98,9 @@ class BenchmarkFilter:
 
 
 class BenchmarkStore(Protocol):
-    async def create_benchmark(self, request: BenchmarkRequested) -> None:
-        """Record a requested benchmark as `pending`; a second call with the same id changes nothing."""
+    async def create_benchmark(self, request: BenchmarkRequested) -> bool:
+        """Record a requested benchmark as `pending`; a second call with the same id changes
+        nothing. True when this call created it."""
         ...
 
     async def save_plan(self, plan: BenchmarkPlanned) -> None:

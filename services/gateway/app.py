@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.aggregator.mongo_store import MongoStore
 from services.gateway.dependencies import Gateway
@@ -20,7 +21,7 @@ from services.gateway.suite_store import SuiteStore
 from shared import topics
 from shared.errors import InfrastructureError, InvalidInput
 from shared.events import DeploymentEvent
-from shared.messaging import Outgoing, Topics, create_broker, subscribe
+from shared.messaging import DeliveryTelemetry, Outgoing, Topics, create_broker, subscribe
 from shared.service import ensure_topics
 from shared.settings import Settings
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # deployment events with the same delivery guarantees as the other services (shared/messaging.py)
     broker = create_broker(settings, client_id="benchmarks-gateway")
     names = Topics(settings)
+    delivery = DeliveryTelemetry()  # what the deployments consumer dead-letters or skips
 
     async def on_deployment(event: DeploymentEvent) -> list[Outgoing]:
         # the verdict follows on benchmarks.completed, from the aggregator
@@ -42,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     subscribe(
         broker, names, settings,
         topic=topics.DEPLOYMENTS, group="benchmarks-gateway",
-        event_type=DeploymentEvent, handler=on_deployment, service="gateway",
+        event_type=DeploymentEvent, handler=on_deployment, service="gateway", telemetry=delivery,
     )
 
     @asynccontextmanager
@@ -83,6 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(suites.router)
     app.include_router(deployments.router)
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(delivery.registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.middleware("http")
     async def limit_body_size(request: Request, call_next):  # noqa: ANN001, ANN202
         length = request.headers.get("content-length")
@@ -109,7 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(InfrastructureError)
     async def unavailable(request: Request, exc: InfrastructureError) -> JSONResponse:
-        return JSONResponse({"detail": f"a backing service is unavailable, try again: {exc}"}, status_code=503)
+        return JSONResponse(
+            {"detail": f"a backing service is unavailable, try again: {exc}"}, status_code=503,
+            headers={"Retry-After": str(settings.retry_after_s)},
+        )
 
     return app
 

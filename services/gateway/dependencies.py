@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from faststream.kafka import KafkaBroker
 
 from services.aggregator.mongo_store import MongoStore
@@ -14,7 +14,7 @@ from shared.health import HealthMonitor
 from shared.messaging import Topics
 from shared.settings import Settings
 
-__all__ = ["Gateway", "GatewayDep", "HealthDep"]
+__all__ = ["Gateway", "GatewayDep", "HealthDep", "IdempotencyKey"]
 
 
 @dataclass(slots=True)
@@ -37,3 +37,13 @@ def _health(request: Request) -> HealthMonitor:
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 HealthDep = Annotated[HealthMonitor, Depends(_health)]
 """The background health check /readyz answers from (started in the lifespan)."""
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="Any unique printable string (e.g. a UUID): a retry with the same key returns the same"
+        " benchmark instead of starting a second one",
+    ),
+]

@@ -4,7 +4,13 @@ records and publishes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,13 +19,18 @@ from pydantic import ValidationError
 from services.gateway.dependencies import Gateway
 from services.gateway.validation import RequestProblem
 from shared import topics
-from shared.errors import BenchmarkError, BrokerUnavailable
+from shared.errors import BenchmarkError, BrokerUnavailable, InfrastructureError, MessageTooLarge
 from shared.events import BenchmarkRequested, DeploymentEvent, DeploymentRef, Trigger, new_benchmark_id, utc_now
 from shared.messaging import Outgoing, publish
 from shared.spec import BenchmarkSpec, ModelConfig, describe_validation_error
 from shared.suites import Suite
 
-__all__ = ["spec_for_run", "deployment_spec", "start_benchmark", "start_once", "UNCACHED_TRIGGERS"]
+__all__ = [
+    "spec_for_run", "deployment_spec", "start_benchmark", "start_once", "benchmark_id_for", "request_digest", "Started",
+    "UNCACHED_TRIGGERS",
+]
+
+log = logging.getLogger(__name__)
 
 UNCACHED_TRIGGERS: frozenset[Trigger] = frozenset({"schedule", "deployment", "ci"})
 """Runs that exist to detect change never reuse stored model responses, whatever the spec says."""
@@ -69,6 +80,32 @@ def deployment_spec(suite: Suite, event: DeploymentEvent) -> BenchmarkSpec:
     return spec_for_run(suite, models=[event.model], model_configs=configs, endpoint=event.endpoint, loc=())
 
 
+@dataclass(frozen=True, slots=True)
+class Started:
+    request: BenchmarkRequested
+    """The request as recorded: for a replayed Idempotency-Key, the first submission's id."""
+    created: bool
+    """False when an earlier submission with the same Idempotency-Key recorded it already."""
+    queued: bool
+    """Kafka took it; else it waits in the outbox and the reconciler publishes it."""
+
+    @property
+    def benchmark_id(self) -> str:
+        return self.request.benchmark_id
+
+
+def benchmark_id_for(tenant: str, idempotency_key: str) -> str:
+    """The benchmark id an Idempotency-Key stands for: the same key, the same benchmark, however
+    often a client retries and whichever gateway replica answers."""
+    return "bm_" + hashlib.sha256(f"{tenant}\0{idempotency_key}".encode()).hexdigest()[:12]
+
+
+def request_digest(request: BenchmarkRequested) -> str:
+    """What the submitter asked for (the spec and who-and-why), hashed: a replayed key must match."""
+    asked = request.model_dump(mode="json", by_alias=True, include={"spec", "trigger", "requested_by", "trigger_detail"})
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
+
 async def start_benchmark(
     gateway: Gateway,
     spec: BenchmarkSpec,
@@ -78,11 +115,18 @@ async def start_benchmark(
     trigger_detail: str | None = None,
     deployment: DeploymentEvent | None = None,
     benchmark_id: str | None = None,
-) -> BenchmarkRequested:
-    """Record the benchmark as pending and publish its request. If Kafka refuses, the benchmark
-    is marked failed and BrokerUnavailable propagates (the caller decides: 503, retry, ...)."""
+    idempotency_key: str | None = None,
+) -> Started:
+    """Record the benchmark as pending (with its request in the outbox) and publish the request.
+
+    The store is the commit point: once the benchmark is recorded it runs, whether Kafka takes
+    the request now or the reconciler publishes it from the outbox later, so Kafka being away
+    never loses nor doubles it (`queued` says which). MongoDB being away raises StoreUnavailable
+    (503): nothing was promised. With an `idempotency_key`, a replay returns the first run."""
     if trigger in UNCACHED_TRIGGERS:
         spec = spec.model_copy(update={"models": [m.model_copy(update={"cache": False}) for m in spec.models]})
+    if idempotency_key is not None:
+        benchmark_id = benchmark_id_for(gateway.settings.tenant, idempotency_key)
     request = BenchmarkRequested(
         tenant=gateway.settings.tenant,
         benchmark_id=benchmark_id or new_benchmark_id(),
@@ -92,13 +136,34 @@ async def start_benchmark(
         trigger_detail=trigger_detail,
         deployment=DeploymentRef(model=deployment.model, version=deployment.version) if deployment else None,
     )
-    await gateway.store.create_benchmark(request)
+    size = len(request.to_wire())
+    if size > gateway.settings.max_message_bytes:  # refused before anything is stored
+        raise RequestProblem(
+            ("body",),
+            f"the benchmark request is {size:,} bytes as an event; a message holds at most"
+            f" {gateway.settings.max_message_bytes:,}: give large datasets as a 'url'",
+        )
+    digest = request_digest(request)
+    if not await gateway.store.create_benchmark(request, digest=digest):
+        record = await gateway.store.get_benchmark(request.benchmark_id)
+        if idempotency_key is not None and record is not None and record.request_digest not in (None, digest):
+            raise RequestProblem(
+                ("header", "Idempotency-Key"),
+                "this Idempotency-Key was used for a different request; use a new key for a new benchmark",
+            )
+        return Started(request=request, created=False, queued=True)  # the first submission publishes it
     try:
-        await publish(gateway.broker, gateway.topics, Outgoing(topics.BENCHMARKS_REQUESTED, request.benchmark_id, request))
-    except BrokerUnavailable as exc:
+        async with asyncio.timeout(gateway.settings.publish_timeout_s):
+            await publish(gateway.broker, gateway.topics, Outgoing(topics.BENCHMARKS_REQUESTED, request.benchmark_id, request))
+    except MessageTooLarge as exc:
         await gateway.store.fail(request.benchmark_id, f"could not be queued: {exc}")
-        raise
-    return request
+        raise RequestProblem(("body",), str(exc)) from None
+    except (BrokerUnavailable, TimeoutError) as exc:
+        log.warning("benchmark %s stays in the outbox, Kafka did not take it: %s", request.benchmark_id, str(exc)[:300] or "timed out")
+        return Started(request=request, created=True, queued=False)
+    with contextlib.suppress(InfrastructureError):  # unmarked, the reconciler publishes it once more: harmless
+        await gateway.store.mark_queued(request.benchmark_id)
+    return Started(request=request, created=True, queued=True)
 
 
 async def start_once(
@@ -108,9 +173,10 @@ async def start_once(
     one was started for it already, by this gateway or another: (benchmark id, started now).
 
     The occurrence is claimed first (services/gateway/suite_store.py); if the run then cannot be
-    recorded or queued the claim is given back, so a retry can start it, and the error propagates.
+    recorded the claim is given back, so a retry can start it, and the error propagates. The id
+    is the occurrence's own, so a record that was applied after all is found again, not doubled.
     `request` is start_benchmark's keywords."""
-    benchmark_id = new_benchmark_id()
+    benchmark_id = benchmark_id_for(gateway.settings.tenant, f"occurrence\0{occurrence}")
     holder = await gateway.suites.claim(occurrence, benchmark_id, now or utc_now())
     if holder is not None:
         return holder, False

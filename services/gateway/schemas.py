@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:
+    from services.gateway.runs import Started
 
 __all__ = ["ApiModel", "BenchmarkAccepted", "Progress", "BenchmarkSummary", "BenchmarkPage"]
 
@@ -16,6 +21,17 @@ class BenchmarkAccepted(ApiModel):
     benchmark_id: str
     status: str
     location: str
+    queued: bool = True
+    """False while Kafka is away: the benchmark is stored and will be published from the outbox."""
+    replayed: bool = False
+    """True when an earlier request with the same Idempotency-Key created this benchmark."""
+
+    @classmethod
+    def of(cls, started: Started, status: str = "pending") -> BenchmarkAccepted:
+        return cls(
+            benchmark_id=started.benchmark_id, status=status, location=f"/v1/benchmarks/{started.benchmark_id}",
+            queued=started.queued, replayed=not started.created,
+        )
 
 
 class Progress(ApiModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from services.runner.planner import cut_shards, resolve_task, shard_budget
 from shared.datasets import Dataset, load_task_dataset
 from shared.errors import InvalidInput
 from shared.settings import Settings
@@ -36,6 +37,15 @@ async def check_datasets(
             datasets[task.name] = await asyncio.to_thread(
                 load_task_dataset, task, base_dir=settings.data_dir or Path.cwd()
             )
+        except InvalidInput as exc:
+            raise RequestProblem(loc, str(exc)) from None
+        try:  # every sample must fit in a work item, as the runner will cut them
+            resolved = resolve_task(task, datasets[task.name])
+            budget = shard_budget(
+                "bm_" + "0" * 12, spec.models, resolved, datasets[task.name].examples,
+                max_message_bytes=settings.max_message_bytes,
+            )
+            cut_shards(datasets[task.name].samples, max_samples=settings.shard_size, max_bytes=budget, task=task.name)
         except InvalidInput as exc:
             raise RequestProblem(loc, str(exc)) from None
     evaluations = len(spec.models) * sum(len(d.samples) for d in datasets.values())

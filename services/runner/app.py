@@ -10,7 +10,7 @@ from services.runner.telemetry import RunnerTelemetry
 from services.runner.mongo_state import MongoRunnerState
 from shared import topics
 from shared.events import BenchmarkRequested, WorkItem
-from shared.messaging import Topics, create_broker, subscribe
+from shared.messaging import DeliveryTelemetry, Topics, create_broker, subscribe
 from shared.service import worker_app
 from shared.settings import Settings
 
@@ -24,15 +24,17 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
     state = MongoRunnerState(settings)  # rpm/tpm budgets and the cache, shared by every replica
     telemetry = RunnerTelemetry()
     handlers = RunnerHandlers(settings, ModelPool(budget=state, cache=state), telemetry)
+    delivery = DeliveryTelemetry(telemetry.registry)
     subscribe(
         broker, names, settings,
         topic=topics.BENCHMARKS_REQUESTED, group="benchmarks-planner",
         event_type=BenchmarkRequested, handler=handlers.on_benchmark_requested, service="runner",
+        telemetry=delivery,
     )
     subscribe(
         broker, names, settings,
         topic=topics.BENCHMARKS_WORK, group="benchmarks-runner",
-        event_type=WorkItem, handler=handlers.on_work_item, service="runner",
+        event_type=WorkItem, handler=handlers.on_work_item, service="runner", telemetry=delivery,
         workers=settings.runner_shards_in_flight,
     )
     return worker_app(

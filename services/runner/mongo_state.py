@@ -41,7 +41,9 @@ class MongoRunnerState:
 
     def _collection(self, name: str = "rate_budgets"):  # noqa: ANN202
         if self._client is None:  # opened on first use, in the serving event loop
-            self._client = AsyncMongoClient(self._settings.mongo_url, serverSelectionTimeoutMS=5_000)
+            self._client = AsyncMongoClient(
+                self._settings.mongo_url, serverSelectionTimeoutMS=5_000, timeoutMS=int(self._settings.store_timeout_s * 1000)
+            )
         return self._client[self._settings.mongo_database][name]
 
     async def ping(self) -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from services.aggregator.baselines import compare
 from services.aggregator.completion import verdict_of
 from services.aggregator.store import BenchmarkFilter, BenchmarkRecord
-from services.gateway.dependencies import GatewayDep
+from services.gateway.dependencies import GatewayDep, IdempotencyKey
 from services.gateway.runs import start_benchmark
 from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, Progress
 from services.gateway.validation import check_datasets
@@ -25,20 +25,23 @@ router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
     responses={
         413: {"description": "The request body is larger than the server accepts"},
         422: {"description": "A field is missing, of the wrong type, or refused; `detail` says which and why"},
+        503: {"description": "MongoDB is away: nothing was stored; retry after `Retry-After` seconds with the same Idempotency-Key"},
     },
 )
 async def submit_benchmark(
     spec: BenchmarkSpec,
     gateway: GatewayDep,
+    idempotency_key: IdempotencyKey = None,
     trigger: Annotated[ClientTrigger, Query(description="`ci` for runs started by a CI pipeline")] = "api",
     requested_by: Annotated[str | None, Query(alias="requestedBy", max_length=200, description="Who or what asks")] = None,
 ) -> BenchmarkAccepted:
-    """Accept a benchmark spec (the same shape as a spec file) and start it."""
+    """Accept a benchmark spec (the same shape as a spec file) and start it. Accepted means
+    stored: it runs even if Kafka is away now (`queued: false`; it is published from the outbox)."""
     await check_datasets(spec, gateway.settings)
-    request = await start_benchmark(gateway, spec, trigger=trigger, requested_by=requested_by)
-    return BenchmarkAccepted(
-        benchmark_id=request.benchmark_id, status="pending", location=f"/v1/benchmarks/{request.benchmark_id}"
+    started = await start_benchmark(
+        gateway, spec, trigger=trigger, requested_by=requested_by, idempotency_key=idempotency_key
     )
+    return BenchmarkAccepted.of(started)
 
 
 @router.get("/{benchmark_id}", responses={404: {"description": "No benchmark with this id"}})

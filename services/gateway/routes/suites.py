@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 
 from services.aggregator.baselines import pin_baseline
-from services.gateway.dependencies import GatewayDep
+from services.gateway.dependencies import GatewayDep, IdempotencyKey
 from services.gateway.runs import spec_for_run, start_benchmark
 from services.gateway.schemas import ApiModel, BenchmarkAccepted
 from services.gateway.validation import RequestProblem, check_datasets
@@ -78,7 +78,9 @@ class SuiteRunRequest(ApiModel):
 
 
 @router.post("/{name}/runs", status_code=status.HTTP_202_ACCEPTED, responses={**REFUSED, **NOT_FOUND})
-async def run_suite(name: str, request: SuiteRunRequest, gateway: GatewayDep) -> BenchmarkAccepted:
+async def run_suite(
+    name: str, request: SuiteRunRequest, gateway: GatewayDep, idempotency_key: IdempotencyKey = None
+) -> BenchmarkAccepted:
     """Start a run of the suite now (what `benchmarks submit --suite` does, e.g. from CI)."""
     record = await gateway.suites.get(name)
     if record is None:
@@ -88,9 +90,9 @@ async def run_suite(name: str, request: SuiteRunRequest, gateway: GatewayDep) ->
         await check_datasets(spec, gateway.settings)
     started = await start_benchmark(
         gateway, spec, trigger=request.trigger, requested_by=request.requested_by,
-        trigger_detail=request.reason or f"run of suite {name!r} requested over the API",
+        trigger_detail=request.reason or f"run of suite {name!r} requested over the API", idempotency_key=idempotency_key,
     )
-    return BenchmarkAccepted(benchmark_id=started.benchmark_id, status="pending", location=f"/v1/benchmarks/{started.benchmark_id}")
+    return BenchmarkAccepted.of(started)
 
 
 class BaselineRequest(ApiModel):

@@ -1,0 +1,180 @@
+"""The reconciler: nothing stays `pending` or `running` forever.
+
+Every round (one aggregator replica per round) it looks at each unfinished benchmark:
+- accepted but never queued (Kafka was away when it was submitted) for `outbox_grace_s`:
+  its request is published from the outbox;
+- all its scores are stored but it was never completed (a completion count went stale):
+  it is completed now;
+- no new score for `stall_timeout_s`: its missing shards are re-driven (the request is sent again
+  naming them, so only they run again), at most `max_redrives` times; then it fails with the reason.
+
+Pure logic over a store and a publish function, both injected (a clock too), so it is tested
+without servers; services/aggregator/app.py runs it in a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from services.aggregator.completion import complete_if_done, completion_event
+from services.aggregator.store import BenchmarkRecord, BenchmarkStore, InFlight
+from shared import topics
+from shared.errors import InfrastructureError, MessageTooLarge
+from shared.events import BenchmarkPlanned, BenchmarkRequested, Redrive, ShardRef, utc_now
+from shared.messaging import Outgoing
+from shared.settings import Settings
+
+__all__ = ["Reconciler", "ReconcilerStore", "RoundReport", "missing_shards"]
+
+log = logging.getLogger(__name__)
+
+ROUND_LIMIT = 1000
+"""Unfinished benchmarks looked at in one round (oldest first); the rest wait for the next."""
+
+
+class ReconcilerStore(BenchmarkStore, Protocol):
+    async def unfinished(self, *, limit: int) -> list[InFlight]: ...
+
+    async def mark_queued(self, benchmark_id: str) -> None: ...
+
+    async def note_progress(self, benchmark_id: str, *, scored: int, at: datetime, redrives: int | None = None) -> None: ...
+
+    async def forget_in_flight(self, benchmark_id: str) -> None: ...
+
+    async def shard_counts(self, benchmark_id: str) -> dict[tuple[str, str, int], int]: ...
+
+
+@dataclass(slots=True)
+class RoundReport:
+    """What one round did, by benchmark id (for logs and tests)."""
+
+    published: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    redriven: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def missing_shards(plan: BenchmarkPlanned, counts: dict[tuple[str, str, int], int]) -> list[ShardRef] | None:
+    """Shards with fewer stored scores than samples; None when the plan does not say its shards
+    (made before plans did), so everything must run again."""
+    if any(not task.shard_sizes for task in plan.tasks):
+        return None
+    return [
+        ShardRef(model=model, task=task.name, shard=index)
+        for model in plan.models
+        for task in plan.tasks
+        for index, size in enumerate(task.shard_sizes)
+        if counts.get((model, task.name, index), 0) < size
+    ]
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: ReconcilerStore,
+        *,
+        publish: Callable[[Outgoing], Awaitable[None]],
+        settings: Settings,
+        on_completed: Callable[[BenchmarkRecord], None] | None = None,
+        on_failed: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._publish = publish
+        self._settings = settings
+        self._on_completed = on_completed
+        self._on_failed = on_failed
+        self._clock = clock
+
+    async def run_round(self) -> RoundReport:
+        """One pass over the unfinished benchmarks. An unreachable store or broker ends the round
+        (InfrastructureError propagates: the next round tries again); any other failure is logged
+        and the round goes on with the next benchmark."""
+        report = RoundReport()
+        for entry in await self._store.unfinished(limit=ROUND_LIMIT):
+            try:
+                await self._reconcile(entry, report)
+            except InfrastructureError:
+                raise
+            except Exception:  # a bug must not stop every other benchmark's repair
+                log.exception("reconciling %s failed", entry.benchmark_id)
+        for what, ids in (("published from the outbox", report.published), ("completed", report.completed),
+                          ("re-driven", report.redriven), ("failed", report.failed)):
+            if ids:
+                log.info("reconciler: %s %s", what, ", ".join(ids))
+        return report
+
+    async def _reconcile(self, entry: InFlight, report: RoundReport) -> None:
+        now = self._clock()
+        benchmark_id = entry.benchmark_id
+        record = await self._store.get_benchmark(benchmark_id)
+        if record is None and entry.request is not None:
+            # the outbox entry was written, the benchmark's own document not (the gateway gave up)
+            await self._store.create_benchmark(BenchmarkRequested.model_validate_json(entry.request))
+            record = await self._store.get_benchmark(benchmark_id)
+        if record is None or record.status in ("completed", "failed"):
+            await self._store.forget_in_flight(benchmark_id)
+            return
+        if not entry.queued:
+            if (now - entry.created_at).total_seconds() >= self._settings.outbox_grace_s:
+                await self._send(record, entry, BenchmarkRequested.model_validate_json(entry.request or ""), report)
+                if benchmark_id not in report.failed:
+                    await self._store.mark_queued(benchmark_id)
+                    await self._store.note_progress(benchmark_id, scored=0, at=now)
+                    report.published.append(benchmark_id)
+            return
+
+        scored = await self._store.count_scores(benchmark_id)
+        if record.plan is not None and scored >= record.plan.expected_samples:
+            finished = await complete_if_done(
+                self._store, benchmark_id, scored=scored, on_completed=self._on_completed,
+                bootstrap_seed=self._settings.bootstrap_seed, bootstrap_resamples=self._settings.bootstrap_resamples,
+            )
+            if finished is not None:
+                await self._publish(Outgoing(topics.BENCHMARKS_COMPLETED, benchmark_id, completion_event(finished)))
+                report.completed.append(benchmark_id)
+                return
+        if entry.progress_at is None or entry.scored != scored:
+            await self._store.note_progress(benchmark_id, scored=scored, at=now)
+            return
+        idle_s = (now - entry.progress_at).total_seconds()
+        if idle_s < self._settings.stall_timeout_s:
+            return
+
+        expected = record.plan.expected_samples if record.plan is not None else None
+        if entry.redrives >= self._settings.max_redrives or entry.request is None:
+            tries = f"after {entry.redrives} re-drives" if entry.request is not None else "and its request is not stored to re-drive it"
+            await self._fail(
+                record,
+                f"stalled: no new score for {idle_s:.0f}s {tries};"
+                f" {scored} of {expected if expected is not None else 'an unknown number of'} samples scored",
+                report,
+            )
+            return
+        shards = missing_shards(record.plan, await self._store.shard_counts(benchmark_id)) if record.plan else None
+        request = BenchmarkRequested.model_validate_json(entry.request).model_copy(
+            update={"redrive": Redrive(attempt=entry.redrives + 1, shards=shards)}
+        )
+        await self._send(record, entry, request, report)
+        if benchmark_id not in report.failed:
+            await self._store.note_progress(benchmark_id, scored=scored, at=now, redrives=entry.redrives + 1)
+            report.redriven.append(benchmark_id)
+
+    async def _send(self, record: BenchmarkRecord, entry: InFlight, request: BenchmarkRequested, report: RoundReport) -> None:
+        try:
+            await self._publish(Outgoing(topics.BENCHMARKS_REQUESTED, request.benchmark_id, request))
+        except MessageTooLarge as exc:  # can never be published: say so instead of trying forever
+            await self._fail(record, f"could not be queued: {exc}", report)
+
+    async def _fail(self, record: BenchmarkRecord, reason: str, report: RoundReport) -> None:
+        await self._store.fail(record.benchmark_id, reason)
+        if self._on_failed is not None:
+            self._on_failed()
+        failed = await self._store.get_benchmark(record.benchmark_id)
+        if failed is not None:
+            await self._publish(Outgoing(topics.BENCHMARKS_COMPLETED, record.benchmark_id, completion_event(failed)))
+        report.failed.append(record.benchmark_id)
