@@ -230,20 +230,23 @@ def serves(service: str, settings, path: str) -> bool:
 
 
 def exported_metrics() -> set[str]:
-    """Every series name the runner and the aggregator export (the scraped services)."""
+    """Every series name the four services export (all scraped)."""
     from prometheus_client import generate_latest
 
     from services.aggregator.telemetry import AggregatorTelemetry
     from services.runner.telemetry import RunnerTelemetry
+    from shared.messaging import DeliveryTelemetry
 
-    aggregator, runner = AggregatorTelemetry(), RunnerTelemetry()
+    aggregator, runner, delivery = AggregatorTelemetry(), RunnerTelemetry(), DeliveryTelemetry()
     # labelled counters and histograms show their series only once a child exists
     aggregator.samples.labels(outcome="ok").inc()
     aggregator.benchmarks.labels(status="completed").inc()
     runner.latency.labels(model="m").observe(0.1)
     runner.requests.labels(model="m", outcome="ok").inc()
+    delivery.dead_lettered.labels(service="s", topic="t").inc()
+    delivery.skipped.labels(service="s", topic="t").inc()
     names: set[str] = set()
-    for registry in (aggregator.registry, runner.registry):
+    for registry in (aggregator.registry, runner.registry, delivery.registry):
         text = generate_latest(registry).decode()
         names |= {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
         names |= {metric.name for metric in registry.collect()}
