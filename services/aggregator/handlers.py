@@ -81,7 +81,8 @@ class AggregatorHandlers:
         reason = f"dead-lettered by the {letter.service} from {letter.topic}: {letter.error}"
         await self._store.fail(letter.benchmark_id, reason)
         self._telemetry.benchmarks.labels(status="failed").inc()
-        return await self._announce_if_done(letter.benchmark_id)
+        failed = await self._store.get_benchmark(letter.benchmark_id)  # announced even before any plan
+        return [Outgoing(topics.BENCHMARKS_COMPLETED, letter.benchmark_id, completion_event(failed))] if failed else []
 
     async def _announce_if_done(self, benchmark_id: str, *, scored: int | None = None) -> list[Outgoing]:
         # A redelivered message for a finished benchmark announces it again: at least once,

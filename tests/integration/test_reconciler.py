@@ -1,0 +1,190 @@
+"""The reconciler and the aggregator's self-repairing completion, on a real MongoDB-compatible
+server (FerretDB in CI), with the publish function and the clock injected."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from services.aggregator.handlers import AggregatorHandlers
+from services.aggregator.mongo_store import MongoStore
+from services.aggregator.reconciler import Reconciler
+from services.runner.planner import plan_benchmark
+from shared import topics
+from shared.datasets import load_task_dataset
+from shared.events import BenchmarkRequested, DeadLetter, SampleScore, SampleScores, WorkItem, utc_now
+from shared.messaging import Outgoing
+from shared.settings import Settings
+from shared.spec import parse_spec
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def store(settings: Settings, mongo):  # noqa: ANN001 - mongo drops the database afterwards
+    opened = await MongoStore.connect(settings)
+    yield opened
+    await opened.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utc_now()
+
+    def __call__(self):  # noqa: ANN204
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def _request(benchmark_id: str = "bm_rec", samples: int = 10) -> BenchmarkRequested:
+    records = [{"id": f"q{i}", "question": f"question {i}", "answers": ["a"]} for i in range(samples)]
+    spec = parse_spec({"name": "rec", "models": ["builtin:lead"], "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records}}]})
+    return BenchmarkRequested(benchmark_id=benchmark_id, spec=spec)
+
+
+def _scores(item: WorkItem) -> SampleScores:
+    return SampleScores(
+        benchmark_id=item.benchmark_id, model=item.model.name, task=item.task.name, shard=item.shard,
+        scores=[SampleScore(sample_id=s.id, scores={"exact-match": 100.0, "f1-score": 100.0}, prediction="a", latency_ms=1.0)
+                for s in item.samples],
+    )
+
+
+def _plan(request: BenchmarkRequested, shard_size: int = 4):  # noqa: ANN202
+    datasets = {t.name: load_task_dataset(t, base_dir=Path.cwd()) for t in request.spec.tasks}
+    return plan_benchmark(request, datasets, shard_size=shard_size, max_message_bytes=900_000)
+
+
+def _reconciler(store: MongoStore, settings: Settings, clock: Clock, sent: list[Outgoing], **changes: object) -> Reconciler:
+    async def publish(outgoing: Outgoing) -> None:
+        sent.append(outgoing)
+
+    tuned = settings.model_copy(update={"outbox_grace_s": 10, "stall_timeout_s": 60, "max_redrives": 2, **changes})
+    return Reconciler(store, publish=publish, settings=tuned, clock=clock)
+
+
+async def test_a_benchmark_kafka_never_took_is_published_from_the_outbox(store: MongoStore, settings: Settings) -> None:
+    clock, sent = Clock(), []
+    reconciler = _reconciler(store, settings, clock, sent)
+    request = _request()
+    assert await store.create_benchmark(request) is True
+    assert await store.create_benchmark(request) is False  # a replay changes nothing
+
+    clock.now = request.requested_at + timedelta(seconds=5)
+    assert (await reconciler.run_round()).published == [] and sent == []  # the gateway may still be publishing it
+    clock.advance(10)
+    assert (await reconciler.run_round()).published == ["bm_rec"]
+    [outgoing] = sent
+    assert outgoing.topic == topics.BENCHMARKS_REQUESTED and outgoing.event == request  # the request as first sent
+    [entry] = await store.unfinished(limit=10)
+    assert entry.queued and entry.scored == 0
+    assert (await reconciler.run_round()).published == []  # once
+
+
+async def test_a_benchmark_whose_scores_are_all_stored_completes_even_if_its_count_went_stale(
+    store: MongoStore, settings: Settings
+) -> None:
+    request = _request()
+    plan, work = _plan(request)
+    await store.create_benchmark(request)
+    await store.mark_queued(request.benchmark_id)
+    handlers = AggregatorHandlers(settings, store)
+    await handlers.on_benchmark_planned(plan)
+    assert await handlers.on_sample_scores(_scores(work[0])) == []  # the tally is seeded
+    # the next insert timed out at the client but the server applied it; the retry meets duplicates
+    await store.save_scores(_scores(work[1]))
+    assert await handlers.on_sample_scores(_scores(work[1])) == []  # re-counted, not "0 added"
+    [completed] = await handlers.on_sample_scores(_scores(work[2]))
+    assert completed.topic == topics.BENCHMARKS_COMPLETED and completed.event.status == "completed"
+
+    # and when no message is left to trigger it, the reconciler completes it
+    other = _request("bm_quiet")
+    plan, work = _plan(other)
+    await store.create_benchmark(other)
+    await store.mark_queued(other.benchmark_id)
+    await store.save_plan(plan)
+    for item in work:
+        await store.save_scores(_scores(item))
+    clock, sent = Clock(), []
+    report = await _reconciler(store, settings, clock, sent).run_round()
+    assert report.completed == ["bm_quiet"] and sent[0].event.status == "completed"
+    assert (await store.get_benchmark("bm_quiet")).status == "completed"
+    assert await store.unfinished(limit=10) == []  # finished benchmarks leave the reconciler's list
+
+
+async def test_a_stalled_benchmark_is_re_driven_for_its_missing_shards_then_failed_with_the_reason(
+    store: MongoStore, settings: Settings
+) -> None:
+    request = _request(samples=10)
+    plan, work = _plan(request, shard_size=4)  # shards of 4, 4, 2
+    await store.create_benchmark(request)
+    await store.mark_queued(request.benchmark_id)
+    await store.save_plan(plan)
+    await store.save_scores(_scores(work[0]))
+    await store.save_scores(_scores(work[2]))
+    clock, sent = Clock(), []
+    reconciler = _reconciler(store, settings, clock, sent)
+
+    await reconciler.run_round()  # first sight: progress noted
+    clock.advance(59)
+    assert (await reconciler.run_round()).redriven == []
+    clock.advance(2)
+    assert (await reconciler.run_round()).redriven == ["bm_rec"]
+    [redrive] = sent
+    assert redrive.topic == topics.BENCHMARKS_REQUESTED and redrive.event.redrive.attempt == 1
+    assert [(s.model, s.task, s.shard) for s in redrive.event.redrive.shards] == [("lead", "qa", 1)]
+    assert redrive.event.spec == request.spec  # inline records and all, as first sent
+
+    clock.advance(61)
+    assert (await reconciler.run_round()).redriven == ["bm_rec"]  # second and last re-drive
+    clock.advance(61)
+    report = await reconciler.run_round()
+    assert report.failed == ["bm_rec"]
+    failed = await store.get_benchmark("bm_rec")
+    assert failed.status == "failed"
+    assert failed.reason.startswith("stalled: no new score for 61s after 2 re-drives; 6 of 10 samples scored")
+    assert sent[-1].topic == topics.BENCHMARKS_COMPLETED and sent[-1].event.status == "failed"
+
+
+async def test_progress_resets_the_stall_clock(store: MongoStore, settings: Settings) -> None:
+    request = _request(samples=10)
+    plan, work = _plan(request, shard_size=4)
+    await store.create_benchmark(request)
+    await store.mark_queued(request.benchmark_id)
+    await store.save_plan(plan)
+    clock, sent = Clock(), []
+    reconciler = _reconciler(store, settings, clock, sent)
+    await reconciler.run_round()
+    for item in work[:2]:
+        clock.advance(50)
+        await store.save_scores(_scores(item))
+        await reconciler.run_round()
+    assert sent == []  # slow, but moving: never re-driven
+
+
+async def test_a_dead_lettered_event_fails_its_benchmark_with_the_reason(store: MongoStore, settings: Settings) -> None:
+    request = _request()
+    await store.create_benchmark(request)
+    handlers = AggregatorHandlers(settings, store)
+    letter = DeadLetter(topic="benchmarks.work", key="bm_rec:lead:qa:0", payload="x", error="invalid WorkItem: shard: missing",
+                        service="runner", benchmark_id="bm_rec")
+    [announced] = await handlers.on_dead_letter(letter)
+    assert announced.event.status == "failed"
+    record = await store.get_benchmark("bm_rec")
+    assert record.status == "failed"
+    assert record.reason == "dead-lettered by the runner from benchmarks.work: invalid WorkItem: shard: missing"
+    assert await handlers.on_dead_letter(letter) == []  # a finished benchmark is not touched again
+    assert await handlers.on_dead_letter(letter.model_copy(update={"benchmark_id": "bm_unknown"})) == []
+
+
+async def test_one_replica_takes_each_reconciler_round(store: MongoStore, settings: Settings) -> None:
+    other = await MongoStore.connect(settings)
+    try:
+        claims = [await store.claim_round("15s:1"), await other.claim_round("15s:1"), await other.claim_round("15s:2")]
+    finally:
+        await other.close()
+    assert claims == [True, False, True]
