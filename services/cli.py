@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -536,7 +536,10 @@ def submit(
         body, name, path, query = _inlined(spec, spec_path), spec.name, "/v1/benchmarks", params
 
     with _gateway(url) as client:
-        accepted = _accepted(client.post(path, json=body, params=query), f"{spec_path or suite}: the gateway refused the benchmark")
+        accepted = _accepted(
+            post_with_retries(client, path, json=body, params=query, idempotency_key=str(uuid.uuid4())),
+            f"{spec_path or suite}: the gateway refused the benchmark",
+        )
         benchmark_id = accepted.json()["benchmarkId"]
         if not wait:
             _print_json(accepted.json()) if as_json else stdout.print(benchmark_id)
@@ -596,7 +599,13 @@ def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> di
     next_line = time.monotonic()  # without a terminal (a CI log) the bar draws nothing: print lines
     with progress:
         while True:
-            report = _accepted(client.get(f"/v1/benchmarks/{benchmark_id}"), f"reading {benchmark_id}").json()
+            response = _transient_failure_as_none(lambda: client.get(f"/v1/benchmarks/{benchmark_id}"))
+            if response is None:  # the gateway or its database is away for a moment: keep waiting
+                if time.monotonic() > deadline:
+                    raise _fail(f"{benchmark_id}: the gateway did not answer for {timeout:.0f}s", code=EXIT_RUN_FAILED)
+                time.sleep(1.0)
+                continue
+            report = _accepted(response, f"reading {benchmark_id}").json()
             done = report.get("progress") or {}
             progress.update(bar, completed=done.get("scored", 0), total=done.get("expected"))
             if not stderr.is_terminal and time.monotonic() >= next_line:
@@ -607,6 +616,56 @@ def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> di
             if time.monotonic() > deadline:
                 raise _fail(f"{benchmark_id} is still {report['status']} after {timeout:.0f}s", code=EXIT_RUN_FAILED)
             time.sleep(0.5)
+
+
+SUBMIT_ATTEMPTS = 6
+TRANSIENT_STATUSES = frozenset({502, 503, 504})
+
+
+def post_with_retries(
+    client,  # noqa: ANN001 - an httpx.Client
+    path: str,
+    *,
+    json: Any,
+    params: dict[str, Any] | None,
+    idempotency_key: str,
+    attempts: int = SUBMIT_ATTEMPTS,
+    sleep: Any = None,
+) -> Any:
+    """POST with an Idempotency-Key, retried with the same key while the gateway or a backing
+    service is away (502/503/504, or no connection), waiting its Retry-After (at most 30 s):
+    however often it is sent, it starts one benchmark. The last answer, or error, is the result."""
+    import time
+
+    import httpx
+
+    wait = sleep or time.sleep
+    for attempt in range(1, attempts + 1):
+        try:
+            response = client.post(path, json=json, params=params, headers={"Idempotency-Key": idempotency_key})
+        except httpx.TransportError:
+            if attempt == attempts:
+                raise
+            delay = min(2.0**attempt, 30.0)
+        else:
+            if response.status_code not in TRANSIENT_STATUSES or attempt == attempts:
+                return response
+            retry_after = response.headers.get("Retry-After", "")
+            delay = min(float(retry_after) if retry_after.isdigit() else 2.0**attempt, 30.0)
+        stderr.print(f"the gateway is unavailable; trying again in {delay:.0f}s (attempt {attempt + 1} of {attempts})")
+        wait(delay)
+    raise AssertionError("unreachable")
+
+
+def _transient_failure_as_none(call: Any) -> Any:
+    """`call()`'s response, or None when the gateway or its store is away for a moment."""
+    import httpx
+
+    try:
+        response = call()
+    except httpx.TransportError:
+        return None
+    return None if response.status_code in TRANSIENT_STATUSES else response
 
 
 def _reason(response) -> str:  # noqa: ANN001
