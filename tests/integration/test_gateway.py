@@ -26,7 +26,7 @@ def _quickstart_body(limit: int | None = None) -> dict:
 
 
 async def test_bad_requests_get_a_4xx_naming_the_field_and_nothing_is_published(services: Services, kafka: Kafka) -> None:
-    gateway = services.start("gateway", BENCH_MAX_SAMPLES="100", BENCH_MAX_REQUEST_BYTES="200000")
+    gateway = services.start("gateway", BENCH_MAX_SAMPLES="100", BENCH_MAX_REQUEST_BYTES="200000", BENCH_MAX_MESSAGE_BYTES="60000")
     with httpx.Client(base_url=gateway.url, timeout=30) as api:
         _check_refusals(api)
     assert await kafka.read(topics.BENCHMARKS_REQUESTED, count=1, timeout=3) == []
@@ -71,6 +71,22 @@ def _check_refusals(api: httpx.Client) -> None:
     assert record_refused.status_code == 422
     assert "inline records record 3: field 'answers': missing" in record_refused.json()["message"]
 
+    nul_name = _quickstart_body(limit=5)
+    nul_name["tasks"][0]["name"] = "summ\u0000ary"  # MongoDB refuses such keys: refused here, not stuck later
+    nul_refused = refused(nul_name)
+    assert nul_refused.status_code == 422
+    assert "tasks[0].name: names may not contain control characters" in nul_refused.json()["message"]
+
+    huge_sample = _quickstart_body(limit=5)
+    huge_sample["tasks"][1]["dataset"]["records"][1]["context"] = "word " * 16_000  # 80 KB: no message holds it
+    huge_refused = refused(huge_sample)
+    assert huge_refused.status_code == 422
+    assert huge_refused.json()["detail"][0]["loc"] == ["body", "tasks", 1, "dataset"]
+    assert "task 'question-answering': sample" in huge_refused.json()["message"] and "bytes encoded; one message holds" in huge_refused.json()["message"]
+
+    bad_key = api.post("/v1/benchmarks", json=_quickstart_body(limit=5), headers={"Idempotency-Key": "x" * 201})
+    assert bad_key.status_code == 422 and bad_key.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+
     too_big = refused(content=json.dumps({"name": "x" * 300_000}).encode())
     assert too_big.status_code == 413 and "at most 200000" in too_big.json()["detail"]
 
@@ -83,8 +99,16 @@ async def test_accepted_benchmarks_are_stored_listed_and_published(services: Ser
     gateway = services.start("gateway")
     with httpx.Client(base_url=gateway.url, timeout=30) as api:
         ids = _submit_three_and_list(api)
-    requested = await kafka.read(topics.BENCHMARKS_REQUESTED, count=3)
-    assert sorted(r["benchmarkId"] for r in requested) == sorted(ids)
+        first = api.post("/v1/benchmarks", json=_quickstart_body(limit=5), headers={"Idempotency-Key": "deploy-42"})
+        again = api.post("/v1/benchmarks", json=_quickstart_body(limit=5), headers={"Idempotency-Key": "deploy-42"})
+        assert first.status_code == again.status_code == 202
+        assert first.json()["benchmarkId"] == again.json()["benchmarkId"]
+        assert first.json()["queued"] is True and (first.json()["replayed"], again.json()["replayed"]) == (False, True)
+        changed = api.post("/v1/benchmarks", json=_quickstart_body(limit=6), headers={"Idempotency-Key": "deploy-42"})
+        assert changed.status_code == 422 and "Idempotency-Key was used for a different request" in changed.json()["message"]
+        ids.append(first.json()["benchmarkId"])
+    requested = await kafka.read(topics.BENCHMARKS_REQUESTED, count=5, timeout=10)
+    assert sorted(r["benchmarkId"] for r in requested) == sorted(ids)  # the replayed submission is published once
     assert all(r["_key"] == r["benchmarkId"] and r["trigger"] == "api" for r in requested)
 
 
