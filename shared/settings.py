@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     """How often the aggregator's reconciler looks for benchmarks that stopped moving (one replica a round)."""
     outbox_grace_s: float = Field(default=10.0, gt=0, le=86_400)
     """A benchmark accepted but not queued for this long is published by the reconciler (the outbox)."""
-    stall_timeout_s: float = Field(default=120.0, gt=0, le=86_400)
+    stall_timeout_s: float = Field(default=600.0, gt=0, le=86_400)
     """A pending or running benchmark with no new score for this long is re-driven (its missing
     shards run again), at most `max_redrives` times, then failed with the reason."""
     max_redrives: int = Field(default=3, ge=0, le=100)
