@@ -14,7 +14,7 @@ from shared.errors import ModelError
 from shared.events import ModelOutputs, Sample, SampleOutput, WorkItem
 from shared.spec import Pricing
 
-__all__ = ["run_work_item"]
+__all__ = ["run_work_item", "split_outputs"]
 
 
 async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: int | None = None) -> ModelOutputs:
@@ -67,6 +67,25 @@ async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: i
         shard=item.shard,
         outputs=list(outputs),
     )
+
+
+def split_outputs(outputs: ModelOutputs, *, max_bytes: int) -> list[ModelOutputs]:
+    """`outputs` as one message, or as several (same shard) when long answers make it larger than
+    `max_bytes`. One answer larger than that on its own stays alone: publishing it fails, and the
+    shard is dead-lettered with the reason (its benchmark then fails)."""
+    if len(outputs.to_wire()) <= max_bytes:
+        return [outputs]
+    overhead = len(outputs.model_copy(update={"outputs": []}).to_wire())
+    parts: list[list[SampleOutput]] = [[]]
+    used = overhead
+    for output in outputs.outputs:
+        size = len(output.to_wire()) + 1
+        if parts[-1] and used + size > max_bytes:
+            parts.append([])
+            used = overhead
+        parts[-1].append(output)
+        used += size
+    return [outputs.model_copy(update={"outputs": part}) for part in parts]
 
 
 def _cost(pricing: Pricing | None, completion: Completion) -> float | None:

@@ -6,10 +6,10 @@ import asyncio
 import logging
 from pathlib import Path
 
-from services.runner.executor import run_work_item
+from services.runner.executor import run_work_item, split_outputs
 from services.runner.models import ModelPool
 from services.runner.telemetry import RunnerTelemetry
-from services.runner.planner import plan_benchmark
+from services.runner.planner import SLACK_BYTES, plan_benchmark
 from shared import topics
 from shared.datasets import load_task_dataset
 from shared.errors import InvalidInput
@@ -62,7 +62,8 @@ class RunnerHandlers:
         self._telemetry.observe(outputs)
         errors = sum(1 for output in outputs.outputs if output.error)
         log.info("ran shard %s: %d samples, %d errors", item.key, len(outputs.outputs), errors)
-        return [Outgoing(topics.BENCHMARKS_OUTPUTS, outputs.key, outputs)]
+        parts = split_outputs(outputs, max_bytes=self._settings.max_message_bytes - SLACK_BYTES)
+        return [Outgoing(topics.BENCHMARKS_OUTPUTS, part.key, part) for part in parts]
 
     async def close(self) -> None:
         await self._models.close()

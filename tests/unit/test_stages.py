@@ -7,12 +7,12 @@ import pytest
 from services.aggregator.report import ScoredSample, build_report
 from shared.statistics import mean_with_ci
 from services.runner.adapters.base import Completion, GenerationRequest
-from services.runner.executor import run_work_item
+from services.runner.executor import run_work_item, split_outputs
 from services.runner.planner import plan_benchmark
 from services.scorer.scoring import score_outputs
 from shared.datasets import Dataset, digest_samples
 from shared.errors import DatasetError, ModelUnavailable
-from shared.events import BenchmarkRequested, Redrive, Sample, ShardRef
+from shared.events import BenchmarkRequested, ModelOutputs, Redrive, Sample, SampleOutput, ShardRef
 from shared.spec import parse_spec
 
 
@@ -158,3 +158,14 @@ def test_a_redrive_runs_only_the_shards_it_names() -> None:
                                 shard_size=4, max_message_bytes=900_000)
     assert plan.tasks[0].shard_sizes == [4, 4, 2] and plan.expected_samples == 2 * 10
     assert [(item.model.name, item.shard, [s.id for s in item.samples]) for item in work] == [("lead", 1, ["4", "5", "6", "7"])]
+
+
+def test_long_answers_split_a_shard_s_outputs_into_messages_that_fit() -> None:
+    outputs = ModelOutputs(
+        benchmark_id="bm_o", model="m", task="qa", task_type="qa", metrics=["exact-match"], shard=3,
+        outputs=[SampleOutput(sample_id=str(i), prediction="p" * 30_000, references=["a"], latency_ms=1.0) for i in range(10)],
+    )
+    parts = split_outputs(outputs, max_bytes=100_000)
+    assert [len(p.outputs) for p in parts] == [3, 3, 3, 1] and all(len(p.to_wire()) <= 100_000 for p in parts)
+    assert {p.shard for p in parts} == {3} and [o.sample_id for p in parts for o in p.outputs] == [str(i) for i in range(10)]
+    assert split_outputs(outputs, max_bytes=1_000_000) == [outputs]
