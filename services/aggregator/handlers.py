@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from services.aggregator.completion import complete_if_done, completion_event
-from services.aggregator.store import BenchmarkStore
+from services.aggregator.reconciler import ReconcilerStore
 from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
-from shared.events import BenchmarkPlanned, DeadLetter, SampleScores
+from shared.events import BenchmarkPlanned, DeadLetter, SampleScores, utc_now
 from shared.messaging import Outgoing
 from shared.settings import Settings
 
@@ -26,19 +26,19 @@ class AggregatorHandlers:
     counter in a shared document. The reconciler re-checks running benchmarks too."""
 
     def __init__(
-        self, settings: Settings, store: BenchmarkStore | None = None, telemetry: AggregatorTelemetry | None = None
+        self, settings: Settings, store: ReconcilerStore | None = None, telemetry: AggregatorTelemetry | None = None
     ) -> None:
         self._settings = settings
         self._open_store = store
         self._telemetry = telemetry or AggregatorTelemetry()
         self._tally: OrderedDict[str, int] = OrderedDict()
 
-    def attach(self, store: BenchmarkStore) -> None:
+    def attach(self, store: ReconcilerStore) -> None:
         """Give the handlers their store, opened at start-up in the serving event loop."""
         self._open_store = store
 
     @property
-    def _store(self) -> BenchmarkStore:
+    def _store(self) -> ReconcilerStore:
         if self._open_store is None:
             raise RuntimeError("the aggregator's store is not open yet")
         return self._open_store
@@ -68,6 +68,8 @@ class AggregatorHandlers:
             self._tally.move_to_end(benchmark_id)
             if len(self._tally) > TALLY_SIZE:
                 self._tally.popitem(last=False)
+        # what the reconciler reads to tell a moving benchmark from a stalled one, without counting
+        await self._store.note_progress(benchmark_id, scored=self._tally[benchmark_id], at=utc_now())
         return await self._announce_if_done(benchmark_id, scored=self._tally[benchmark_id])
 
     async def on_dead_letter(self, letter: DeadLetter) -> list[Outgoing]:

@@ -5,6 +5,8 @@ Every round (one aggregator replica per round) it looks at each unfinished bench
   its request is published from the outbox;
 - all its scores are stored but it was never completed (a completion count went stale):
   it is completed now;
+- no new score for two rounds: its scores are counted in the store (the aggregator notes its
+  tally on every shard, so busy benchmarks cost no count); a count that moved is noted;
 - no new score for `stall_timeout_s`: its missing shards are re-driven (the request is sent again
   naming them, so only they run again), at most `max_redrives` times; then it fails with the reason.
 
@@ -14,6 +16,7 @@ without servers; services/aggregator/app.py runs it in a loop.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -128,8 +131,17 @@ class Reconciler:
                     report.published.append(benchmark_id)
             return
 
-        scored = await self._store.count_scores(benchmark_id)
-        if record.plan is not None and scored >= record.plan.expected_samples:
+        if entry.progress_at is None:  # first sight: the stall clock starts now
+            scored = await self._store.count_scores(benchmark_id)
+            await self._store.note_progress(benchmark_id, scored=scored, at=now)
+            entry = dataclasses.replace(entry, scored=scored, progress_at=now)
+        elif (now - entry.progress_at).total_seconds() < 2 * self._settings.reconcile_interval_s and not self._all_scored(
+            record, entry.scored
+        ):
+            return  # scores are arriving (the aggregator notes each shard): nothing to count
+        else:  # idle, or the aggregator's tally says done: count in the store, which is never stale
+            scored = await self._store.count_scores(benchmark_id)
+        if self._all_scored(record, scored):
             finished = await complete_if_done(
                 self._store, benchmark_id, scored=scored, on_completed=self._on_completed,
                 bootstrap_seed=self._settings.bootstrap_seed, bootstrap_resamples=self._settings.bootstrap_resamples,
@@ -138,7 +150,7 @@ class Reconciler:
                 await self._publish(Outgoing(topics.BENCHMARKS_COMPLETED, benchmark_id, completion_event(finished)))
                 report.completed.append(benchmark_id)
                 return
-        if entry.progress_at is None or entry.scored != scored:
+        if entry.scored != scored:  # moved since the last note
             await self._store.note_progress(benchmark_id, scored=scored, at=now)
             return
         idle_s = (now - entry.progress_at).total_seconds()
@@ -163,6 +175,10 @@ class Reconciler:
         if benchmark_id not in report.failed:
             await self._store.note_progress(benchmark_id, scored=scored, at=now, redrives=entry.redrives + 1)
             report.redriven.append(benchmark_id)
+
+    @staticmethod
+    def _all_scored(record: BenchmarkRecord, scored: int | None) -> bool:
+        return record.plan is not None and scored is not None and scored >= record.plan.expected_samples
 
     async def _send(self, record: BenchmarkRecord, entry: InFlight, request: BenchmarkRequested, report: RoundReport) -> None:
         try:

@@ -95,6 +95,8 @@ async def test_a_benchmark_whose_scores_are_all_stored_completes_even_if_its_cou
     handlers = AggregatorHandlers(settings, store)
     await handlers.on_benchmark_planned(plan)
     assert await handlers.on_sample_scores(_scores(work[0])) == []  # the tally is seeded
+    [entry] = await store.unfinished(limit=10)
+    assert entry.scored == 4 and entry.progress_at is not None  # noted for the reconciler: no count needed
     # the next insert timed out at the client but the server applied it; the retry meets duplicates
     await store.save_scores(_scores(work[1]))
     assert await handlers.on_sample_scores(_scores(work[1])) == []  # re-counted, not "0 added"
