@@ -13,7 +13,7 @@ from shared.errors import DatasetError
 from shared.events import BenchmarkPlanned, BenchmarkRequested, Sample, TaskPlan, WorkItem
 from shared.spec import ModelConfig, TaskSpec
 
-__all__ = ["plan_benchmark", "resolve_task", "cut_shards", "shard_budget"]
+__all__ = ["plan_benchmark", "resolve_task", "work_task", "cut_shards", "shard_budget"]
 
 SLACK_BYTES = 2_000
 """Room left in every message for what the estimate does not see (headers, the key, rounding)."""
@@ -27,13 +27,23 @@ def resolve_task(task: TaskSpec, dataset: Dataset) -> TaskSpec:
     return task
 
 
+def work_task(task: TaskSpec) -> TaskSpec:
+    """The task as a work item carries it: without inline records, since each shard carries its
+    own samples (with them, every shard would repeat the whole dataset)."""
+    if task.dataset.records is None:
+        return task
+    return task.model_copy(update={"dataset": task.dataset.model_copy(update={"records": []})})
+
+
 def shard_budget(
     benchmark_id: str, models: Sequence[ModelConfig], task: TaskSpec, examples: Sequence[Sample], *, max_message_bytes: int
 ) -> int:
     """Bytes of samples one work item of `task` may carry: the message limit less everything else
     the item holds (the largest model config, the task, the few-shot examples)."""
     overhead = max(
-        len(WorkItem(benchmark_id=benchmark_id, model=model, task=task, shard=0, samples=[], examples=list(examples)).to_wire())
+        len(WorkItem(
+            benchmark_id=benchmark_id, model=model, task=work_task(task), shard=0, samples=[], examples=list(examples)
+        ).to_wire())
         for model in models
     )
     return max_message_bytes - overhead - SLACK_BYTES
@@ -96,7 +106,7 @@ def plan_benchmark(
                         tenant=request.tenant,
                         benchmark_id=request.benchmark_id,
                         model=model,
-                        task=resolved,
+                        task=work_task(resolved),
                         shard=index,
                         samples=list(samples),
                         examples=list(dataset.examples),

@@ -12,7 +12,7 @@ from services.runner.planner import plan_benchmark
 from services.scorer.scoring import score_outputs
 from shared.datasets import Dataset, digest_samples
 from shared.errors import DatasetError, ModelUnavailable
-from shared.events import BenchmarkRequested, ModelOutputs, Redrive, Sample, SampleOutput, ShardRef
+from shared.events import BenchmarkRequested, ModelOutputs, Redrive, Sample, SampleOutput, ShardRef, WorkItem
 from shared.spec import parse_spec
 
 
@@ -169,3 +169,16 @@ def test_long_answers_split_a_shard_s_outputs_into_messages_that_fit() -> None:
     assert [len(p.outputs) for p in parts] == [3, 3, 3, 1] and all(len(p.to_wire()) <= 100_000 for p in parts)
     assert {p.shard for p in parts} == {3} and [o.sample_id for p in parts for o in p.outputs] == [str(i) for i in range(10)]
     assert split_outputs(outputs, max_bytes=1_000_000) == [outputs]
+
+
+def test_work_items_leave_the_inline_dataset_out() -> None:
+    records = [{"id": str(i), "question": "q" * 1000, "answers": ["a"]} for i in range(50)]
+    spec = parse_spec({"name": "inline", "models": ["builtin:lead"],
+                       "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records}}]})
+    samples = tuple(Sample(id=r["id"], inputs={"question": r["question"]}, references=["a"]) for r in records)
+    _, work = plan_benchmark(BenchmarkRequested(benchmark_id="bm_i", spec=spec),
+                             {"qa": Dataset(location="inline", samples=samples, digest=digest_samples(samples))},
+                             shard_size=5, max_message_bytes=900_000)
+    assert all(item.task.dataset.records == [] for item in work)
+    assert all(len(item.to_wire()) < 10_000 for item in work)  # five samples each, not the whole dataset
+    assert WorkItem.model_validate_json(work[0].to_wire()) == work[0]  # still a valid event
