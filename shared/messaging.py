@@ -239,8 +239,9 @@ def dead_letter_for(
     else:
         kept = raw[: payload_limit * 3 // 4]  # base64 writes 4 characters for 3 bytes
         payload, encoding, truncated = base64.b64encode(kept).decode("ascii"), "base64", len(kept) < len(raw)
+    fields = _fields_of(raw)
     return DeadLetter(
-        tenant=_tenant_of(raw),
+        tenant=_tenant_of(fields),
         topic=topic,
         key=None if key is None else key[:_KEY_CHARS],
         payload=payload,
@@ -248,7 +249,7 @@ def dead_letter_for(
         payload_bytes=len(raw),
         payload_sha256=hashlib.sha256(raw).hexdigest(),
         payload_truncated=truncated,
-        benchmark_id=_benchmark_of(raw, key, topic),
+        benchmark_id=_benchmark_of(fields, key, topic),
         error=error,
         service=service,
         attempts=attempts,
@@ -256,6 +257,7 @@ def dead_letter_for(
 
 
 def _fields_of(raw: bytes) -> dict:
+    """The top-level fields of a JSON object payload; {} for anything else."""
     try:
         found = json.loads(raw)
     except (ValueError, RecursionError):
@@ -263,16 +265,16 @@ def _fields_of(raw: bytes) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def _tenant_of(raw: bytes) -> str:
-    tenant = _fields_of(raw).get("tenant")
+def _tenant_of(fields: dict) -> str:
+    tenant = fields.get("tenant")
     return tenant if isinstance(tenant, str) and _BENCHMARK_ID.fullmatch(tenant) else "default"
 
 
-def _benchmark_of(raw: bytes, key: str | None, topic: str) -> str | None:
+def _benchmark_of(fields: dict, key: str | None, topic: str) -> str | None:
     """Which benchmark a message of `topic` belonged to: its `benchmarkId`, else its key's."""
     if topic not in _BENCHMARK_TOPICS:
         return None
-    found = _fields_of(raw).get("benchmarkId")
+    found = fields.get("benchmarkId")
     if not isinstance(found, str) and key:
         found = key.split(":", 1)[0]
     return found if isinstance(found, str) and _BENCHMARK_ID.fullmatch(found) else None
