@@ -75,7 +75,7 @@ def kafka_outage(servers: PrivateServers, pipeline: Pipeline, fake: FakeModelSer
         print(f"  {name:<10} {lines:6d} log lines while down ({lines / down_s:.2f} a second)")
     total = sum(after[n] - before[n] for n in SERVICE_NAMES)
     print(f"  all four   {total:6d} log lines ({total / down_s:.2f} a second)")
-    print(f"  completed {recovered:.1f}s after Kafka's restart (restart itself included)")
+    print(f"  completed {recovered:.1f}s after Kafka was back (healthy again: services.sh up returned)")
 
 
 def _timed_post(pipeline: Pipeline, fake: FakeModelServer) -> tuple[float, str]:

@@ -231,6 +231,9 @@ async def test_poison_on_every_consumed_topic_is_dead_lettered_and_every_consume
         letters = await kafka.read(
             topics.BENCHMARKS_DLQ, count=10_000, timeout=90, until=lambda read: not unmatched(poisons, read)
         )
+        # the DLQ is consumed too (by the aggregator): its poison is skipped and counted, never re-read
+        await kafka.send(topics.BENCHMARKS_DLQ, bytes(range(128, 256)) * 4000, key="dlq-binary")
+        await kafka.send(topics.BENCHMARKS_DLQ, b'{"topic": "x"', key="dlq-malformed")
     note(f"{len(letters)} dead letters: " + ", ".join(f"{m.get('topic')}/{m.get('service')}" for m in letters))
     missing = unmatched(poisons, letters)
     assert not missing, (
@@ -266,6 +269,9 @@ async def test_poison_on_every_consumed_topic_is_dead_lettered_and_every_consume
     assert wait_completed(pipeline, after)["results"][0]["qa"]["exact-match"] == 100.0
     assert_settled(pipeline)
 
+    skipped = 'benchmark_messages_skipped_total{service="aggregator",topic="benchmarks.dlq"} 2.0'
+    wait_for("the aggregator to skip the two poisoned dead letters", lambda: skipped in httpx.get(
+        f"{pipeline.current['aggregator'].url}/metrics", timeout=10).text, timeout=30)
     for service, consumed in CONSUMED_BY.items():
         counts = dead_letter_counts(pipeline.current[service].url)
         for topic in consumed:
