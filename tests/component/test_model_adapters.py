@@ -94,7 +94,7 @@ async def test_retryable_failures_are_retried_then_succeed(server: FakeModelServ
     )
     outputs = await _run(_model(server, limits={"timeoutS": 0.5, "maxRetries": 6, "concurrency": 1}), n=1)
     assert outputs.outputs[0].error is None and outputs.outputs[0].prediction == "Question: q0"
-    stats = server.stats()
+    stats = server.settled_stats()
     assert stats.requests == 7  # six failures, then the answer
     assert stats.outcomes["ok"] == 1
 

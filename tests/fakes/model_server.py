@@ -854,6 +854,16 @@ class FakeModelServer:
     def stats(self) -> Stats:
         return self._state.snapshot()
 
+    def settled_stats(self, timeout: float = 10.0) -> Stats:
+        """Stats once no request is in flight: a client can read its response a moment before the
+        server has counted that request's outcome."""
+        deadline = time.monotonic() + timeout
+        while (stats := self._state.snapshot()).in_flight:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the fake model server still had {stats.in_flight} requests in flight after {timeout}s")
+            time.sleep(0.01)
+        return stats
+
 
 class RemoteFakeModelServer:
     """Drives a FakeModelServer in another process through /_control and /_stats.

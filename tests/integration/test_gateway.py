@@ -78,7 +78,10 @@ def _check_refusals(api: httpx.Client) -> None:
     assert "tasks[0].name: names may not contain control characters" in nul_refused.json()["message"]
 
     huge_sample = _quickstart_body(limit=5)
-    huge_sample["tasks"][1]["dataset"]["records"][1]["context"] = "word " * 16_000  # 80 KB: no message holds it
+    qa = huge_sample["tasks"][1]
+    qa["dataset"]["records"] = qa["dataset"]["records"][:2]
+    qa.pop("limit", None)  # both records evaluated
+    qa["dataset"]["records"][1]["context"] = "word " * 16_000  # 80 KB: no message holds it
     huge_refused = refused(huge_sample)
     assert huge_refused.status_code == 422
     assert huge_refused.json()["detail"][0]["loc"] == ["body", "tasks", 1, "dataset"]

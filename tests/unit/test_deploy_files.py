@@ -11,20 +11,23 @@ from prometheus_client import generate_latest
 
 from services.aggregator.telemetry import AggregatorTelemetry
 from services.runner.telemetry import RunnerTelemetry
+from shared.messaging import DeliveryTelemetry
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 NAME = re.compile(r"\b(benchmarks?_[a-z_]+)\b")
 
 
 def _exported() -> set[str]:
-    """Every series name the aggregator and the runner export (both are scraped)."""
-    aggregator, runner = AggregatorTelemetry(), RunnerTelemetry()
+    """Every series name the services export (all are scraped)."""
+    aggregator, runner, delivery = AggregatorTelemetry(), RunnerTelemetry(), DeliveryTelemetry()
+    delivery.dead_lettered.labels(service="s", topic="t").inc()
+    delivery.skipped.labels(service="s", topic="t").inc()
     aggregator.samples.labels(outcome="ok").inc()  # counters and histograms show their series names
     aggregator.benchmarks.labels(status="completed").inc()
     runner.latency.labels(model="m").observe(0.1)
     runner.requests.labels(model="m", outcome="ok").inc()
     names = set()
-    for registry in (aggregator.registry, runner.registry):
+    for registry in (aggregator.registry, runner.registry, delivery.registry):
         text = generate_latest(registry).decode()
         names |= {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
         names |= {metric.name for metric in registry.collect()}
