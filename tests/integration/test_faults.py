@@ -61,6 +61,14 @@ def servers() -> None:
     (faults.private_servers) and never touch the shared ones."""
 
 
+def _benchmark_mid_run(pipeline: Pipeline, fake: FakeModelServer) -> str:
+    """Warm services running a benchmark of SAMPLES samples that is partly scored: where a fault lands."""
+    pipeline.start_warm(fake)
+    benchmark_id = submit_ok(pipeline, qa_body(fake))
+    wait_mid_run(pipeline, benchmark_id)
+    return benchmark_id
+
+
 # --------------------------------------------------------------------------- 1, 2: kill -9
 
 
@@ -71,9 +79,7 @@ def servers() -> None:
 def test_a_service_killed_mid_run_and_restarted_loses_nothing_and_counts_nothing_twice(
     pipeline: Pipeline, fake_model: FakeModelServer, clean_report: dict[str, Any], killed: tuple[str, ...]
 ) -> None:
-    pipeline.start_warm(fake_model)
-    benchmark_id = submit_ok(pipeline, qa_body(fake_model))
-    wait_mid_run(pipeline, benchmark_id)
+    benchmark_id = _benchmark_mid_run(pipeline, fake_model)
     pipeline.kill(*killed)  # no goodbye: nothing in flight is finished or committed
     pipeline.restart(*killed)
     assert_recovered(pipeline, benchmark_id, clean_report, fake_model)
@@ -82,9 +88,7 @@ def test_a_service_killed_mid_run_and_restarted_loses_nothing_and_counts_nothing
 def test_kafka_killed_mid_run_and_restarted_loses_nothing(
     fault_servers: PrivateServers, pipeline: Pipeline, fake_model: FakeModelServer, clean_report: dict[str, Any]
 ) -> None:
-    pipeline.start_warm(fake_model)
-    benchmark_id = submit_ok(pipeline, qa_body(fake_model))
-    wait_mid_run(pipeline, benchmark_id)
+    benchmark_id = _benchmark_mid_run(pipeline, fake_model)
     fault_servers.kill_kafka()
     time.sleep(2)
     fault_servers.restart_kafka()
@@ -97,9 +101,7 @@ def test_kafka_killed_mid_run_and_restarted_loses_nothing(
 def test_mongo_paused_mid_run_the_benchmark_still_completes(
     fault_servers: PrivateServers, pipeline: Pipeline, fake_model: FakeModelServer, clean_report: dict[str, Any]
 ) -> None:
-    pipeline.start_warm(fake_model)
-    benchmark_id = submit_ok(pipeline, qa_body(fake_model))
-    wait_mid_run(pipeline, benchmark_id)
+    benchmark_id = _benchmark_mid_run(pipeline, fake_model)
     fault_servers.pause_mongo()  # SIGSTOP: connections stay open, nothing answers
     try:
         time.sleep(8)
@@ -111,9 +113,7 @@ def test_mongo_paused_mid_run_the_benchmark_still_completes(
 def test_mongo_killed_mid_run_and_restarted_loses_nothing(
     fault_servers: PrivateServers, pipeline: Pipeline, fake_model: FakeModelServer, clean_report: dict[str, Any]
 ) -> None:
-    pipeline.start_warm(fake_model)
-    benchmark_id = submit_ok(pipeline, qa_body(fake_model))
-    wait_mid_run(pipeline, benchmark_id)
+    benchmark_id = _benchmark_mid_run(pipeline, fake_model)
     fault_servers.kill_mongo()
     time.sleep(2)
     fault_servers.restart_mongo()  # its SQLite files survive: only `services.sh down` deletes them
