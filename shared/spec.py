@@ -51,6 +51,8 @@ def _printable(name: str) -> str:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
+Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""A seed: any integer the stores can hold (64 bits); larger ones are refused, not a 500."""
 """A name shown in reports and used as a key in stored documents: printable, 1-200 characters."""
 
 
@@ -60,6 +62,7 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(
         frozen=True,
         extra="forbid",
+        allow_inf_nan=False,  # JSON and the stores hold finite numbers only
         alias_generator=to_camel,
         populate_by_name=True,
     )
@@ -107,16 +110,16 @@ class PromptSpec(SpecModel):
 
 class GenerationParams(SpecModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=256, gt=0)
+    max_tokens: int = Field(default=256, gt=0, le=1_000_000)
     stop: list[str] = Field(default_factory=list)
-    seed: int | None = None
+    seed: Seed | None = None
 
 
 class Pricing(SpecModel):
     """Price per million tokens, for the report's cost column."""
 
-    prompt_per_million: float = Field(ge=0)
-    completion_per_million: float = Field(ge=0)
+    prompt_per_million: float = Field(ge=0, le=1e9)
+    completion_per_million: float = Field(ge=0, le=1e9)
     currency: str = "USD"
 
 
@@ -125,8 +128,8 @@ class Limits(SpecModel):
 
     concurrency: int = Field(default=8, ge=1, le=1024)
     """Requests in flight at once, per runner process (adaptive: halves on sustained 429s)."""
-    requests_per_minute: int | None = Field(default=None, ge=1)
-    tokens_per_minute: int | None = Field(default=None, ge=1)
+    requests_per_minute: int | None = Field(default=None, ge=1, le=10**9)
+    tokens_per_minute: int | None = Field(default=None, ge=1, le=10**12)
     """Budgets shared by all runner replicas (kept in the store), not per process."""
     budget: str | None = None
     """Name of the shared budget; models naming the same budget share it. Default: provider + base URL."""
@@ -218,8 +221,8 @@ class TaskSpec(SpecModel):
     dataset: DatasetRef
     metrics: list[str] = Field(default_factory=list)
     """Empty means the task type's default metrics."""
-    limit: int | None = Field(default=None, gt=0)
-    seed: int = 0
+    limit: int | None = Field(default=None, gt=0, le=10**9)
+    seed: Seed = 0
     prompt: PromptSpec = Field(default_factory=PromptSpec)
     labels: list[str] = Field(default_factory=list)
     """Classification only: the allowed labels; derived from the dataset when empty."""

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.aggregator.mongo_store import MongoStore
+from services.gateway.body_limit import BodyLimit
 from services.gateway.dependencies import Gateway
 from services.gateway.deployments import handle_deployment
 from services.gateway.routes import benchmarks, deployments, health, suites
@@ -89,16 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(delivery.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):  # noqa: ANN001, ANN202
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_request_bytes:
-            return JSONResponse(
-                {"detail": f"the request body has {length} bytes; this server accepts at most {settings.max_request_bytes}"
-                           " (give large datasets as a 'url')"},
-                status_code=413,
-            )
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)  # counted as it streams in
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

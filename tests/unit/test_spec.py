@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +86,20 @@ def test_spec_file_errors_name_the_file(tmp_path: Path) -> None:
     scalar.write_text('"just a string"')
     with pytest.raises(SpecError, match=r"scalar\.json: the spec must be a mapping"):
         load_spec(scalar)
+
+
+def test_numbers_beyond_what_the_stores_hold_are_refused_naming_the_field() -> None:
+    base = {"name": "x", "models": ["builtin:lead"],
+            "tasks": [{"name": "a", "type": "qa", "dataset": {"records": [{"question": "q", "answers": ["a"]}]}}]}
+    cases = [
+        ({"tolerances": {"f1-score": float("inf")}}, "tolerances.f1-score: Input should be a finite number"),
+        ({"tasks": [{**base["tasks"][0], "limit": 10**30}]}, "tasks[0].limit"),
+        ({"tasks": [{**base["tasks"][0], "seed": 2**63}]}, "tasks[0].seed"),
+        ({"models": [{"name": "m", "provider": "builtin", "model": "lead", "params": {"maxTokens": 10**30}}]},
+         "models[0].params.maxTokens"),
+        ({"models": [{"name": "m", "provider": "builtin", "model": "lead", "params": {"seed": -(2**64)}}]},
+         "models[0].params.seed"),
+    ]
+    for change, where in cases:
+        with pytest.raises(SpecError, match=re.escape(where)):
+            parse_spec({**base, **change})

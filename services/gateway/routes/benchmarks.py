@@ -71,7 +71,7 @@ async def compare_benchmark(
     benchmark_id: str,
     gateway: GatewayDep,
     against: Annotated[str, Query(description="`baseline` (the suite's) or another benchmark id")] = "baseline",
-    tolerance: Annotated[float | None, Query(ge=0, description="Overrides the spec's per-metric tolerances")] = None,
+    tolerance: Annotated[float | None, Query(ge=0, le=1e9, description="Overrides the spec's per-metric tolerances")] = None,
 ) -> dict[str, Any]:
     """Paired comparison per model x task x metric: delta, 95% CI, adjusted p-value, verdict."""
     if await gateway.store.get_benchmark(benchmark_id) is None:
@@ -83,7 +83,7 @@ async def compare_benchmark(
 async def list_benchmarks(
     gateway: GatewayDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     suite: Annotated[str | None, Query(description="Only this suite's runs")] = None,
     model: Annotated[str | None, Query(description="Only runs that evaluated a model of this name")] = None,
     trigger: Annotated[Trigger | None, Query(description="Only runs started this way")] = None,
