@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "default_store_path"]
@@ -94,5 +94,19 @@ class Settings(BaseSettings):
     max_redrives: int = Field(default=3, ge=0, le=100)
     readiness_interval_s: float = Field(default=2.0, gt=0, le=300)
     """How often each service checks its Kafka and stores in the background; /readyz answers from that."""
+    model_keys: dict[str, list[str]] = Field(default_factory=dict)
+    """Environment variables the runner service may send to models as API keys, each with the base
+    URLs it may go to (BENCH_MODEL_KEYS, JSON: {"OPENAI_API_KEY": ["https://api.openai.com/v1"]}).
+    A spec naming any other `apiKeyEnv`, or a bound one with another base URL, is refused."""
     log_reminder_s: float = Field(default=60.0, gt=0, le=86_400)
     """During an outage a service logs it once, then a reminder at most this often, then the recovery."""
+
+    @field_validator("model_keys")
+    @classmethod
+    def _model_keys_are_bound(cls, bindings: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, urls in bindings.items():
+            if name.upper().startswith("BENCH_"):
+                raise ValueError(f"{name}: the service's own settings can never be sent to a model")
+            if not urls or not all(url.startswith(("http://", "https://")) for url in urls):
+                raise ValueError(f"{name}: bind it to one or more http(s) base URLs")
+        return bindings

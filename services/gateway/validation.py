@@ -8,6 +8,7 @@ from pathlib import Path
 from services.runner.planner import cut_shards, resolve_task, shard_budget
 from shared.datasets import Dataset, load_task_dataset
 from shared.errors import InvalidInput
+from shared.key_policy import key_refusal
 from shared.settings import Settings
 from shared.spec import BenchmarkSpec
 
@@ -29,6 +30,9 @@ async def check_datasets(
     the spec sits in the request body."""
     datasets: dict[str, Dataset] = {}
     spec_loc = loc
+    for index, model in enumerate(spec.models):  # the runner would refuse it on every sample: say so now
+        if (refused := key_refusal(model, settings.model_keys)) is not None:
+            raise RequestProblem(spec_loc + ("models", index, "apiKeyEnv"), refused)
     for index, task in enumerate(spec.tasks):
         loc = spec_loc + ("tasks", index, "dataset")
         if task.dataset.path is not None:

@@ -7,6 +7,7 @@ from services.runner.adapters.base import Completion, GenerationRequest
 from services.runner.cache import CachedModel, ResponseCache
 from services.runner.pacing import MemoryBudget, PacedModel, RateBudget
 from shared.errors import ModelConfigError, ModelRequestRejected
+from shared.key_policy import KeyBindings, key_refusal
 from shared.spec import ModelConfig
 
 __all__ = ["ModelPool", "UnusableModel"]
@@ -27,9 +28,15 @@ class UnusableModel:
 
 
 class ModelPool:
-    def __init__(self, *, budget: RateBudget | None = None, cache: ResponseCache | None = None) -> None:
+    """`key_bindings`: which environment variables model configs may take keys from, and where
+    those keys may go (shared/key_policy.py); None (the embedded CLI) for no policy."""
+
+    def __init__(
+        self, *, budget: RateBudget | None = None, cache: ResponseCache | None = None, key_bindings: KeyBindings | None = None
+    ) -> None:
         self._budget = budget or MemoryBudget()
         self._cache = cache
+        self._key_bindings = key_bindings
         self._models: dict[str, ModelAdapter] = {}
 
     def get(self, config: ModelConfig) -> ModelAdapter:
@@ -44,6 +51,8 @@ class ModelPool:
             raise ModelConfigError(model.reason)
 
     def _open(self, config: ModelConfig) -> ModelAdapter:
+        if (refused := key_refusal(config, self._key_bindings)) is not None:
+            return UnusableModel(refused)  # the environment is never read for it
         try:
             adapter = create_adapter(config)
         except ModelConfigError as exc:

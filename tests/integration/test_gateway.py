@@ -87,6 +87,12 @@ def _check_refusals(api: httpx.Client) -> None:
     assert huge_refused.json()["detail"][0]["loc"] == ["body", "tasks", 1, "dataset"]
     assert "task 'question-answering': sample" in huge_refused.json()["message"] and "bytes encoded; one message holds" in huge_refused.json()["message"]
 
+    leaky = _quickstart_body(limit=5)
+    leaky["models"].append({"name": "taker", "provider": "openai", "baseUrl": "http://127.0.0.1:9/v1", "apiKeyEnv": "BENCH_MONGO_URL"})
+    leak_refused = refused(leaky)
+    assert leak_refused.status_code == 422 and leak_refused.json()["detail"][0]["loc"] == ["body", "models", 2, "apiKeyEnv"]
+    assert "apiKeyEnv BENCH_MONGO_URL is not a key this server may use" in leak_refused.json()["message"]
+
     bad_key = api.post("/v1/benchmarks", json=_quickstart_body(limit=5), headers={"Idempotency-Key": "x" * 201})
     assert bad_key.status_code == 422 and bad_key.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterator
 
@@ -111,3 +112,29 @@ async def test_a_runner_stopped_mid_shard_finishes_it_before_exiting(
     [completed] = await kafka.read(topics.BENCHMARKS_COMPLETED, count=1, timeout=90)
     assert completed["status"] == "completed" and completed["results"][0]["qa"]["exact-match"] == 100.0
     assert await kafka.read(topics.BENCHMARKS_DLQ, count=1, timeout=2) == []
+
+
+async def test_a_spec_cannot_make_the_runner_send_its_environment_to_a_server_of_its_choosing(
+    services: Services, kafka: Kafka, provider: FakeModelServer, settings: Settings, mongo: AsyncMongoClient
+) -> None:
+    # the exfiltration the issue found: apiKeyEnv naming the runner's database URL, baseUrl the taker's;
+    # sent straight to Kafka, past the gateway's own check: the runner enforces the policy itself
+    services.start("runner", BENCH_MODEL_KEYS='{"FAKE_API_KEY": ["https://api.example.org/v1"]}', FAKE_API_KEY="sk-bound")
+    services.start("scorer")
+    services.start("aggregator")
+    request = _request("bm_exfil", provider, 4)
+    stolen = request.spec.models[0].model_copy(update={"api_key_env": "BENCH_MONGO_URL"})
+    bound_elsewhere = stolen.model_copy(update={"name": "bound", "api_key_env": "FAKE_API_KEY"})
+    spec = request.spec.model_copy(update={"models": [stolen, bound_elsewhere]})
+    await kafka.send(topics.BENCHMARKS_REQUESTED, request.model_copy(update={"spec": spec}), key="bm_exfil")
+
+    [completed] = await kafka.read(topics.BENCHMARKS_COMPLETED, count=1, timeout=60)
+    assert completed["status"] == "completed"
+    assert provider.stats().requests == 0  # not one request left the runner, with or without a key
+    stored = await mongo[settings.mongo_database].benchmarks.find_one({"benchmarkId": "bm_exfil"})
+    assert [d["errors"] for d in stored["report"]["details"]] == [4, 4]
+    errors = [doc["score"]["error"] async for doc in mongo[settings.mongo_database].sample_scores.find({"benchmarkId": "bm_exfil"})]
+    assert any("apiKeyEnv BENCH_MONGO_URL is not a key this server may use" in e for e in errors)
+    assert any("may only be sent to https://api.example.org/v1" in e for e in errors)
+    everything = json.dumps(completed) + json.dumps(stored, default=str) + json.dumps(errors) + "".join(s.log() for s in services.started)
+    assert settings.mongo_url not in everything and "sk-bound" not in everything
