@@ -43,6 +43,9 @@ wait_ready() { # $1 service
 cmd_up() {
   scripts/setup.sh
   eval "$(scripts/services.sh up)"
+  # the dev shape may call models and fetch datasets on this machine (Ollama, vLLM, a file server
+  # on localhost); a shared deployment allows only what its operator lists
+  export BENCH_OUTBOUND_ALLOW=${BENCH_OUTBOUND_ALLOW:-127.0.0.0/8,::1}
   mkdir -p "$STATE"
   for service in "${SERVICES[@]}"; do
     if running "$service"; then

@@ -5,6 +5,7 @@ Reading (file or HTTP) is kept apart from parsing so the parsing is pure and tes
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -12,17 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from shared.errors import DatasetError
 from shared.events import Sample
 from shared.jsonl import json_objects, json_type
+from shared.outbound import OutboundPolicy, fetch_text
 from shared.spec import DatasetRef, TaskSpec
 from shared.task_types import TASK_TYPES, TaskType
 
 __all__ = ["Dataset", "load_task_dataset", "inline_records", "read_dataset_text", "parse_records", "select_samples", "digest_samples"]
 
-DOWNLOAD_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +33,10 @@ class Dataset:
     examples: tuple[Sample, ...] = ()
 
 
-def load_task_dataset(task: TaskSpec, *, base_dir: Path) -> Dataset:
+def load_task_dataset(task: TaskSpec, *, base_dir: Path, outbound: OutboundPolicy | None = None) -> Dataset:
     """Read, normalise and subset a task's dataset (few-shot examples, limit and seed), then
-    digest what is used."""
-    location, text = read_dataset_text(task.dataset, base_dir=base_dir)
+    digest what is used. A URL is fetched under `outbound` (None: anywhere), off any event loop."""
+    location, text = read_dataset_text(task.dataset, base_dir=base_dir, outbound=outbound)
     unit = "record" if task.dataset.records is not None else "line"
     samples = parse_records(text, task.dataset, TASK_TYPES[task.type], location=location, unit=unit)
     examples: list[Sample] = []
@@ -64,19 +63,16 @@ def inline_records(ref: DatasetRef, *, base_dir: Path) -> DatasetRef:
     return ref.model_copy(update={"path": None, "records": records})
 
 
-def read_dataset_text(ref: DatasetRef, *, base_dir: Path) -> tuple[str, str]:
-    """Return (location as shown to users, text). Relative paths are relative to `base_dir`."""
+def read_dataset_text(ref: DatasetRef, *, base_dir: Path, outbound: OutboundPolicy | None = None) -> tuple[str, str]:
+    """Return (location as shown to users, text). Relative paths are relative to `base_dir`.
+    Called from a worker thread (or a plain script): a URL is fetched on a loop of its own."""
     if ref.records is not None:
         return ref.location, "\n".join(json.dumps(record, ensure_ascii=False) for record in ref.records)
     if ref.url is not None:
         try:
-            response = httpx.get(ref.url, timeout=DOWNLOAD_TIMEOUT_S, follow_redirects=True)
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise DatasetError(f"{ref.url}: download failed with HTTP {exc.response.status_code}") from None
-        except httpx.HTTPError as exc:
-            raise DatasetError(f"{ref.url}: download failed: {exc}") from None
-        return ref.url, response.text
+            return ref.url, asyncio.run(fetch_text(ref.url, policy=outbound))
+        except ValueError as exc:
+            raise DatasetError(f"{ref.url}: {exc}") from None
     path = Path(ref.location)
     if not path.is_absolute():
         path = base_dir / path

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.outbound import OutboundPolicy
 
 __all__ = ["Settings", "default_store_path"]
 
@@ -98,6 +101,10 @@ class Settings(BaseSettings):
     """Environment variables the runner service may send to models as API keys, each with the base
     URLs it may go to (BENCH_MODEL_KEYS, JSON: {"OPENAI_API_KEY": ["https://api.openai.com/v1"]}).
     A spec naming any other `apiKeyEnv`, or a bound one with another base URL, is refused."""
+    outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Networks (CIDRs) and host names the services may reach although internal (loopback,
+    private, link-local...), for dataset URLs and model base URLs (BENCH_OUTBOUND_ALLOW,
+    comma-separated: `127.0.0.0/8,::1,vllm.models.svc.cluster.local`). Empty: public addresses only."""
     log_reminder_s: float = Field(default=60.0, gt=0, le=86_400)
     """During an outage a service logs it once, then a reminder at most this often, then the recovery."""
 
@@ -110,3 +117,12 @@ class Settings(BaseSettings):
             if not urls or not all(url.startswith(("http://", "https://")) for url in urls):
                 raise ValueError(f"{name}: bind it to one or more http(s) base URLs")
         return bindings
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.parse(self.outbound_allow)

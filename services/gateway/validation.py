@@ -9,6 +9,7 @@ from services.runner.planner import cut_shards, resolve_task, shard_budget
 from shared.datasets import Dataset, load_task_dataset
 from shared.errors import InvalidInput
 from shared.key_policy import key_refusal
+from shared.outbound import url_refusal
 from shared.settings import Settings
 from shared.spec import BenchmarkSpec
 
@@ -33,13 +34,15 @@ async def check_datasets(
     for index, model in enumerate(spec.models):  # the runner would refuse it on every sample: say so now
         if (refused := key_refusal(model, settings.model_keys)) is not None:
             raise RequestProblem(spec_loc + ("models", index, "apiKeyEnv"), refused)
+        if model.base_url is not None and (refused := await url_refusal(str(model.base_url), settings.outbound_policy)):
+            raise RequestProblem(spec_loc + ("models", index, "baseUrl"), refused)
     for index, task in enumerate(spec.tasks):
         loc = spec_loc + ("tasks", index, "dataset")
         if task.dataset.path is not None:
             _check_server_path(Path(task.dataset.path), settings.data_dir, loc + ("path",))
         try:
             datasets[task.name] = await asyncio.to_thread(
-                load_task_dataset, task, base_dir=settings.data_dir or Path.cwd()
+                load_task_dataset, task, base_dir=settings.data_dir or Path.cwd(), outbound=settings.outbound_policy
             )
         except InvalidInput as exc:
             raise RequestProblem(loc, str(exc)) from None

@@ -23,7 +23,9 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
     names = Topics(settings)
     state = MongoRunnerState(settings)  # rpm/tpm budgets and the cache, shared by every replica
     telemetry = RunnerTelemetry()
-    handlers = RunnerHandlers(settings, ModelPool(budget=state, cache=state, key_bindings=settings.model_keys), telemetry)
+    handlers = RunnerHandlers(settings, ModelPool(
+        budget=state, cache=state, key_bindings=settings.model_keys, outbound=settings.outbound_policy
+    ), telemetry)
     delivery = DeliveryTelemetry(telemetry.registry)
     subscribe(
         broker, names, settings,

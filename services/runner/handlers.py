@@ -33,7 +33,10 @@ class RunnerHandlers:
         base_dir = self._settings.data_dir or Path.cwd()
         try:
             datasets = await asyncio.to_thread(
-                lambda: {task.name: load_task_dataset(task, base_dir=base_dir) for task in request.spec.tasks}
+                lambda: {
+                    task.name: load_task_dataset(task, base_dir=base_dir, outbound=self._settings.outbound_policy)
+                    for task in request.spec.tasks
+                }
             )
             plan, work = plan_benchmark(
                 request, datasets, shard_size=self._settings.shard_size, max_message_bytes=self._settings.max_message_bytes

@@ -7,7 +7,9 @@ from services.runner.adapters.base import Completion, GenerationRequest
 from services.runner.cache import CachedModel, ResponseCache
 from services.runner.pacing import MemoryBudget, PacedModel, RateBudget
 from shared.errors import ModelConfigError, ModelRequestRejected
+from services.runner.adapters.http import guarded_transport
 from shared.key_policy import KeyBindings, key_refusal
+from shared.outbound import OutboundPolicy
 from shared.spec import ModelConfig
 
 __all__ = ["ModelPool", "UnusableModel"]
@@ -29,14 +31,21 @@ class UnusableModel:
 
 class ModelPool:
     """`key_bindings`: which environment variables model configs may take keys from, and where
-    those keys may go (shared/key_policy.py); None (the embedded CLI) for no policy."""
+    those keys may go (shared/key_policy.py); `outbound`: where models may be called
+    (shared/outbound.py). None (the embedded CLI): no policy."""
 
     def __init__(
-        self, *, budget: RateBudget | None = None, cache: ResponseCache | None = None, key_bindings: KeyBindings | None = None
+        self,
+        *,
+        budget: RateBudget | None = None,
+        cache: ResponseCache | None = None,
+        key_bindings: KeyBindings | None = None,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self._budget = budget or MemoryBudget()
         self._cache = cache
         self._key_bindings = key_bindings
+        self._outbound = outbound
         self._models: dict[str, ModelAdapter] = {}
 
     def get(self, config: ModelConfig) -> ModelAdapter:
@@ -54,7 +63,7 @@ class ModelPool:
         if (refused := key_refusal(config, self._key_bindings)) is not None:
             return UnusableModel(refused)  # the environment is never read for it
         try:
-            adapter = create_adapter(config)
+            adapter = create_adapter(config, transport=guarded_transport(self._outbound) if self._outbound else None)
         except ModelConfigError as exc:
             return UnusableModel(str(exc))
         if config.provider != "builtin":  # built-in models are in-process and instant: nothing to pace

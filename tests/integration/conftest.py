@@ -81,6 +81,7 @@ def settings() -> Settings:
         shard_size=16,
         retry_attempts=2,
         runner_shards_in_flight=1,  # one consumer per runner: two replicas surely split 3 partitions
+        outbound_allow=["127.0.0.0/8", "::1"],  # the fake model server and test datasets are on loopback
     )
 
 
@@ -95,7 +96,12 @@ async def mongo(settings: Settings) -> AsyncIterator[AsyncMongoClient]:
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
     for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"BENCH_{name.upper()}"] = str(value)
+        if isinstance(value, list):
+            env[f"BENCH_{name.upper()}"] = ",".join(map(str, value))
+        elif isinstance(value, dict):
+            env[f"BENCH_{name.upper()}"] = json.dumps(value)
+        else:
+            env[f"BENCH_{name.upper()}"] = str(value)
     env.update(extra)
     return env
 

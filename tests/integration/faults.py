@@ -317,6 +317,7 @@ def fault_settings_for(servers: PrivateServers, **overrides: Any) -> Settings:
         readiness_interval_s=1,
         shutdown_timeout_s=5,  # a stopped service finishes in-flight work for at most this long
         scheduler_enabled=False,
+        outbound_allow=["127.0.0.0/8", "::1"],  # the fake model server is on loopback
     )
     values.update(overrides)
     return Settings(**values)

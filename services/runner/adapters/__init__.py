@@ -6,18 +6,21 @@ from services.runner.adapters.anthropic import AnthropicModel
 from services.runner.adapters.base import Completion, GenerationRequest, ModelAdapter
 from services.runner.adapters.builtin import BuiltinModel
 from services.runner.adapters.openai import OpenAIModel
+import httpx
+
 from shared.spec import ModelConfig
 
 __all__ = ["Completion", "GenerationRequest", "ModelAdapter", "create_adapter"]
 
 
-def create_adapter(config: ModelConfig) -> ModelAdapter:
-    """The adapter for `config`; ModelConfigError if it cannot be called (e.g. its key is unset)."""
+def create_adapter(config: ModelConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> ModelAdapter:
+    """The adapter for `config`; ModelConfigError if it cannot be called (e.g. its key is unset).
+    `transport` carries the HTTP requests of remote models (the default connects anywhere)."""
     match config.provider:
         case "builtin":
             return BuiltinModel(config.model_id)
         case "openai":
-            return OpenAIModel(config)
+            return OpenAIModel(config, transport=transport)
         case "anthropic":
-            return AnthropicModel(config)
+            return AnthropicModel(config, transport=transport)
     raise AssertionError(f"no adapter for provider {config.provider!r}")  # the spec's Literal forbids this

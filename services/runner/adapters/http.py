@@ -15,10 +15,18 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from shared.errors import ModelConfigError, ModelRequestRejected, ModelResponseInvalid, ModelUnavailable, RateLimited
+from shared.errors import (
+    ModelConfigError,
+    ModelError,
+    ModelRequestRejected,
+    ModelResponseInvalid,
+    ModelUnavailable,
+    RateLimited,
+)
+from shared.outbound import OutboundPolicy, OutboundRefused, connector
 from shared.spec import ModelConfig
 
-__all__ = ["api_key", "new_client", "post_json", "dig", "token_count"]
+__all__ = ["api_key", "new_client", "guarded_transport", "post_json", "dig", "token_count"]
 
 USER_AGENT = "continuous-benchmarks/0.1"
 
@@ -42,20 +50,23 @@ def new_client(config: ModelConfig, headers: dict[str, str], *, transport: httpx
         headers={"user-agent": USER_AGENT, **config.headers, **headers},
         timeout=httpx.Timeout(config.limits.timeout_s, connect=min(10.0, config.limits.timeout_s)),
         # the runner's own limiter bounds concurrency: the pool must not be the tighter bound
-        transport=transport or AiohttpTransport(client=lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))),
+        transport=transport or guarded_transport(None),
     )
+
+
+def guarded_transport(policy: OutboundPolicy | None) -> httpx.AsyncBaseTransport:
+    """aiohttp's connections, made only where the outbound policy allows (checked on every
+    connection's resolved address; None: anywhere). The runner's own limiter bounds concurrency:
+    the pool must not be the tighter bound."""
+    return AiohttpTransport(client=lambda: aiohttp.ClientSession(connector=connector(policy, limit=0)))
 
 
 async def post_json(client: httpx.AsyncClient, path: str, body: dict[str, Any], *, model: str) -> dict[str, Any]:
     """POST and return the decoded JSON body, or raise the ModelError the failure deserves."""
     try:
         response = await client.post(path, json=body)
-    except httpx.ConnectTimeout as exc:  # also what a refused connection maps to
-        raise ModelUnavailable(f"model {model!r}: cannot connect: {exc}") from None
-    except httpx.TimeoutException:
-        raise ModelUnavailable(f"model {model!r}: no answer within {client.timeout.read}s") from None
     except httpx.TransportError as exc:
-        raise ModelUnavailable(f"model {model!r}: {type(exc).__name__}: {exc}") from None
+        raise _transport_failure(exc, model=model, read_timeout=client.timeout.read) from None
 
     if response.status_code == 429:
         raise RateLimited(
@@ -74,6 +85,19 @@ async def post_json(client: httpx.AsyncClient, path: str, body: dict[str, Any], 
     if not isinstance(decoded, dict):
         raise ModelResponseInvalid(f"model {model!r}: expected a JSON object, got {type(decoded).__name__}")
     return decoded
+
+
+def _transport_failure(exc: httpx.TransportError, *, model: str, read_timeout: float | None) -> ModelError:
+    """What a failed request means: refused by the outbound policy (permanent: retrying is
+    futile), else unavailable for now (retryable)."""
+    refused = getattr(exc.__cause__, "os_error", None)
+    if isinstance(refused, OutboundRefused):
+        return ModelRequestRejected(f"model {model!r}: {refused}")
+    if isinstance(exc, httpx.ConnectTimeout):  # also what a refused connection maps to
+        return ModelUnavailable(f"model {model!r}: cannot connect: {exc}")
+    if isinstance(exc, httpx.TimeoutException):
+        return ModelUnavailable(f"model {model!r}: no answer within {read_timeout}s")
+    return ModelUnavailable(f"model {model!r}: {type(exc).__name__}: {exc}")
 
 
 def dig(body: dict[str, Any], *path: str | int, model: str) -> Any:
