@@ -20,7 +20,7 @@ from shared.outbound import OutboundPolicy, fetch_text
 from shared.spec import DatasetRef, TaskSpec
 from shared.task_types import TASK_TYPES, TaskType
 
-__all__ = ["Dataset", "load_task_dataset", "inline_records", "read_dataset_text", "parse_records", "select_samples", "digest_samples"]
+__all__ = ["Dataset", "load_task_dataset", "check_server_path", "inline_records", "read_dataset_text", "parse_records", "select_samples", "digest_samples"]
 
 
 
@@ -52,6 +52,20 @@ def load_task_dataset(task: TaskSpec, *, base_dir: Path, outbound: OutboundPolic
     return Dataset(
         location=location, samples=tuple(chosen), digest=digest_samples([*chosen, *examples]), examples=tuple(examples)
     )
+
+
+def check_server_path(path: str, data_dir: Path | None) -> Path:
+    """A dataset path a service may read: inside its BENCH_DATA_DIR (none: no paths at all).
+    For requests from strangers; the embedded CLI reads the user's own files."""
+    if data_dir is None:
+        raise DatasetError(
+            "this server reads no dataset files; give a 'url' or inline 'records'"
+            " (`benchmarks submit` inlines local files)"
+        )
+    resolved = (data_dir / path).resolve()
+    if not resolved.is_relative_to(data_dir.resolve()):
+        raise DatasetError(f"dataset paths must stay inside the server's data folder, {path} does not")
+    return resolved
 
 
 def inline_records(ref: DatasetRef, *, base_dir: Path) -> DatasetRef:

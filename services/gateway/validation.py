@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from services.runner.planner import cut_shards, resolve_task, shard_budget
-from shared.datasets import Dataset, load_task_dataset
+from shared.datasets import Dataset, check_server_path, load_task_dataset
 from shared.errors import InvalidInput
 from shared.key_policy import key_refusal
 from shared.outbound import url_refusal
@@ -39,7 +39,10 @@ async def check_datasets(
     for index, task in enumerate(spec.tasks):
         loc = spec_loc + ("tasks", index, "dataset")
         if task.dataset.path is not None:
-            _check_server_path(Path(task.dataset.path), settings.data_dir, loc + ("path",))
+            try:
+                check_server_path(task.dataset.path, settings.data_dir)
+            except InvalidInput as exc:
+                raise RequestProblem(loc + ("path",), str(exc)) from None
         try:
             datasets[task.name] = await asyncio.to_thread(
                 load_task_dataset, task, base_dir=settings.data_dir or Path.cwd(), outbound=settings.outbound_policy
@@ -63,15 +66,3 @@ async def check_datasets(
             " set a task 'limit' or split the benchmark",
         )
     return datasets
-
-
-def _check_server_path(path: Path, data_dir: Path | None, loc: tuple[str | int, ...]) -> None:
-    if data_dir is None:
-        raise RequestProblem(
-            loc,
-            "this server reads no dataset files; give a 'url' or inline 'records'"
-            " (`benchmarks submit` inlines local files)",
-        )
-    resolved = (data_dir / path).resolve()
-    if not resolved.is_relative_to(data_dir.resolve()):
-        raise RequestProblem(loc, f"dataset paths must stay inside the server's data folder, {path} does not")

@@ -11,7 +11,7 @@ from services.runner.models import ModelPool
 from services.runner.telemetry import RunnerTelemetry
 from services.runner.planner import SLACK_BYTES, plan_benchmark
 from shared import topics
-from shared.datasets import load_task_dataset
+from shared.datasets import check_server_path, load_task_dataset
 from shared.errors import InvalidInput
 from shared.events import BenchmarkPlanned, BenchmarkRequested, WorkItem
 from shared.messaging import Outgoing
@@ -32,6 +32,9 @@ class RunnerHandlers:
     async def on_benchmark_requested(self, request: BenchmarkRequested) -> list[Outgoing]:
         base_dir = self._settings.data_dir or Path.cwd()
         try:
+            for task in request.spec.tasks:  # an event is a stranger's data too: the gateway's rule, again
+                if task.dataset.path is not None:
+                    check_server_path(task.dataset.path, self._settings.data_dir)
             datasets = await asyncio.to_thread(
                 lambda: {
                     task.name: load_task_dataset(task, base_dir=base_dir, outbound=self._settings.outbound_policy)

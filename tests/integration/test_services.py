@@ -152,6 +152,6 @@ async def test_a_benchmark_that_cannot_be_planned_is_marked_failed_with_the_reas
 
     [completed] = await kafka.read(topics.BENCHMARKS_COMPLETED, count=1)
     assert completed["status"] == "failed" and completed["results"] == []
-    assert completed["reason"] == "planning failed: /nonexistent/data.jsonl: dataset file not found"
+    assert completed["reason"] == "planning failed: this server reads no dataset files; give a 'url' or inline 'records' (`benchmarks submit` inlines local files)"
     stored = await mongo[settings.mongo_database].benchmarks.find_one({"benchmarkId": "bm_gone"})
     assert stored["status"] == "failed" and stored["reason"] == completed["reason"]

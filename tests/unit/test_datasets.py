@@ -115,3 +115,15 @@ def test_datasets_load_over_http(http_folder: tuple[Path, str]) -> None:
     assert over_http.digest == from_disk.digest and over_http.location == f"{base_url}/qa.jsonl"
     with pytest.raises(DatasetError, match="missing.jsonl: download failed with HTTP 404"):
         load_task_dataset(_task(f"{base_url}/missing.jsonl"), base_dir=folder)
+
+
+def test_services_read_dataset_paths_only_inside_their_data_folder(tmp_path: Path) -> None:
+    from shared.datasets import check_server_path
+
+    (tmp_path / "qa.jsonl").write_text("{}\n")
+    assert check_server_path("qa.jsonl", tmp_path) == (tmp_path / "qa.jsonl").resolve()
+    for outside in ("../etc/passwd", "/etc/passwd", "sub/../../x"):
+        with pytest.raises(DatasetError, match="must stay inside the server's data folder"):
+            check_server_path(outside, tmp_path)
+    with pytest.raises(DatasetError, match="this server reads no dataset files"):
+        check_server_path("qa.jsonl", None)
