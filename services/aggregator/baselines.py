@@ -18,6 +18,8 @@ async def pin_baseline(store: BenchmarkStore, suite: str, benchmark_id: str, mod
         raise InvalidInput(f"benchmarkId: no benchmark {benchmark_id!r}")
     if record.status != "completed" or record.plan is None:
         raise InvalidInput(f"benchmarkId: {benchmark_id} is {record.status}; only a completed benchmark can be a baseline")
+    if record.suite != suite:  # a baseline compares like with like: the suite's own runs only
+        raise InvalidInput(f"benchmarkId: {benchmark_id} is a run of suite {record.suite!r}, not of {suite!r}")
     unknown = sorted(set(models or []) - set(record.plan.models))
     if unknown:
         raise InvalidInput(f"models: {benchmark_id} did not run {', '.join(unknown)} (it ran {', '.join(record.plan.models)})")

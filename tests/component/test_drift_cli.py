@@ -57,6 +57,8 @@ def test_baseline_and_compare_in_the_embedded_store(tmp_path: Path) -> None:
     first = run(EXAMPLES / "quickstart.yaml")
     assert "drift" not in first
     assert _benchmarks("compare", first["benchmarkId"], store=store).returncode == 2  # no baseline yet
+    elsewhere = _benchmarks("baseline", "set", "another-suite", first["benchmarkId"], store=store)
+    assert elsewhere.returncode == 2 and "is a run of suite 'quickstart', not of 'another-suite'" in elsewhere.stderr
     pinned = _benchmarks("baseline", "set", "quickstart", first["benchmarkId"], store=store)
     assert json.loads(pinned.stdout)["models"] == {"extractive": first["benchmarkId"], "lead": first["benchmarkId"]}
 
