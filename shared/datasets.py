@@ -20,7 +20,7 @@ from shared.outbound import OutboundPolicy, fetch_text
 from shared.spec import DatasetRef, TaskSpec
 from shared.task_types import TASK_TYPES, TaskType
 
-__all__ = ["Dataset", "load_task_dataset", "check_server_path", "inline_records", "read_dataset_text", "parse_records", "select_samples", "digest_samples"]
+__all__ = ["Dataset", "load_task_dataset", "fetch_task_dataset", "dataset_from_text", "check_server_path", "inline_records", "read_dataset_text", "parse_records", "select_samples", "digest_samples"]
 
 
 
@@ -37,6 +37,24 @@ def load_task_dataset(task: TaskSpec, *, base_dir: Path, outbound: OutboundPolic
     """Read, normalise and subset a task's dataset (few-shot examples, limit and seed), then
     digest what is used. A URL is fetched under `outbound` (None: anywhere), off any event loop."""
     location, text = read_dataset_text(task.dataset, base_dir=base_dir, outbound=outbound)
+    return dataset_from_text(task, location=location, text=text)
+
+
+async def fetch_task_dataset(task: TaskSpec, *, base_dir: Path, outbound: OutboundPolicy | None) -> Dataset:
+    """load_task_dataset for the services: a URL is downloaded on the event loop, so a slow
+    server holds no worker thread (the threads parse, for every request alike), then parsed in
+    a worker thread like a file or inline records."""
+    if task.dataset.url is None:
+        return await asyncio.to_thread(load_task_dataset, task, base_dir=base_dir)
+    try:
+        text = await fetch_text(task.dataset.url, policy=outbound)
+    except ValueError as exc:
+        raise DatasetError(f"{task.dataset.url}: {exc}") from None
+    return await asyncio.to_thread(dataset_from_text, task, location=task.dataset.url, text=text)
+
+
+def dataset_from_text(task: TaskSpec, *, location: str, text: str) -> Dataset:
+    """Normalise and subset a task's dataset read as `text` (few-shot examples, limit, seed)."""
     unit = "record" if task.dataset.records is not None else "line"
     samples = parse_records(text, task.dataset, TASK_TYPES[task.type], location=location, unit=unit)
     examples: list[Sample] = []

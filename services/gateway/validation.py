@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from services.runner.planner import cut_shards, resolve_task, shard_budget
-from shared.datasets import Dataset, check_server_path, load_task_dataset
+from shared.datasets import Dataset, check_server_path, fetch_task_dataset
 from shared.errors import InvalidInput
 from shared.key_policy import key_refusal
 from shared.outbound import url_refusal
@@ -44,8 +43,8 @@ async def check_datasets(
             except InvalidInput as exc:
                 raise RequestProblem(loc + ("path",), str(exc)) from None
         try:
-            datasets[task.name] = await asyncio.to_thread(
-                load_task_dataset, task, base_dir=settings.data_dir or Path.cwd(), outbound=settings.outbound_policy
+            datasets[task.name] = await fetch_task_dataset(
+                task, base_dir=settings.data_dir or Path.cwd(), outbound=settings.outbound_policy
             )
         except InvalidInput as exc:
             raise RequestProblem(loc, str(exc)) from None

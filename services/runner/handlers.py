@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from services.runner.models import ModelPool
 from services.runner.telemetry import RunnerTelemetry
 from services.runner.planner import SLACK_BYTES, plan_benchmark
 from shared import topics
-from shared.datasets import check_server_path, load_task_dataset
+from shared.datasets import check_server_path, fetch_task_dataset
 from shared.errors import InvalidInput
 from shared.events import BenchmarkPlanned, BenchmarkRequested, WorkItem
 from shared.messaging import Outgoing
@@ -35,12 +34,10 @@ class RunnerHandlers:
             for task in request.spec.tasks:  # an event is a stranger's data too: the gateway's rule, again
                 if task.dataset.path is not None:
                     check_server_path(task.dataset.path, self._settings.data_dir)
-            datasets = await asyncio.to_thread(
-                lambda: {
-                    task.name: load_task_dataset(task, base_dir=base_dir, outbound=self._settings.outbound_policy)
-                    for task in request.spec.tasks
-                }
-            )
+            datasets = {
+                task.name: await fetch_task_dataset(task, base_dir=base_dir, outbound=self._settings.outbound_policy)
+                for task in request.spec.tasks
+            }
             plan, work = plan_benchmark(
                 request, datasets, shard_size=self._settings.shard_size, max_message_bytes=self._settings.max_message_bytes
             )

@@ -181,3 +181,37 @@ async def test_the_gateway_check_names_a_refused_model_url() -> None:
 
     assert "a loopback address" in (await url_refusal("http://127.0.0.1:8000/v1", DENY) or "")
     assert await url_refusal("http://127.0.0.1:8000/v1", OutboundPolicy.parse(["127.0.0.0/8"])) is None
+
+
+async def test_slow_dataset_urls_hold_no_worker_thread(servers: dict[str, str]) -> None:
+    """With one worker thread, three dripping downloads still let an inline dataset through first:
+    downloads wait on the event loop; the threads only parse."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from shared.datasets import fetch_task_dataset
+    from shared.spec import TaskSpec
+
+    allowed = OutboundPolicy.parse(["127.0.0.0/8"])
+    slow = TaskSpec.model_validate({"name": "slow", "type": "qa", "dataset": {"url": servers["inside"] + "/drip"}})
+    inline = TaskSpec.model_validate({"name": "inline", "type": "qa",
+                                      "dataset": {"records": [{"question": "q", "answers": ["a"]}]}})
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+    finished: list[str] = []
+
+    async def load(task: TaskSpec) -> None:
+        try:
+            await fetch_task_dataset(task, base_dir=Path.cwd(), outbound=allowed)
+        except Exception:  # noqa: BLE001 - the drip is not JSON lines: only the order matters here
+            pass
+        finished.append(task.name)
+
+    slow_loads = [asyncio.create_task(load(slow)) for _ in range(3)]
+    await asyncio.sleep(0.3)  # the three downloads are under way
+    await load(inline)
+    assert finished == ["inline"]  # not stuck behind the downloads
+    for task in slow_loads:
+        task.cancel()
+    await asyncio.gather(*slow_loads, return_exceptions=True)
