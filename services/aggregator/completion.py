@@ -15,7 +15,7 @@ from services.aggregator.report import build_report
 from services.aggregator.store import BenchmarkRecord, BenchmarkStore
 from shared.events import BenchmarkCompleted, RunVerdict
 
-__all__ = ["complete_if_done", "completion_event", "verdict_of"]
+__all__ = ["complete_if_done", "fail_benchmark", "completion_event", "verdict_of"]
 
 
 async def complete_if_done(
@@ -61,6 +61,14 @@ async def complete_if_done(
     if on_completed is not None:
         on_completed(finished)
     return finished
+
+
+async def fail_benchmark(store: BenchmarkStore, benchmark_id: str, reason: str) -> BenchmarkCompleted | None:
+    """Mark the benchmark failed with `reason`; the announcement for benchmarks.completed (None
+    when there is no such benchmark). Every failure, whatever decided it, is announced alike."""
+    await store.fail(benchmark_id, reason)
+    record = await store.get_benchmark(benchmark_id)
+    return completion_event(record) if record is not None else None
 
 
 def verdict_of(record: BenchmarkRecord) -> RunVerdict | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from services.aggregator.completion import complete_if_done, completion_event
-from services.aggregator.reconciler import ReconcilerStore
+from services.aggregator.completion import complete_if_done, completion_event, fail_benchmark
+from services.aggregator.store import TrackedStore
 from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
 from shared.events import BenchmarkPlanned, DeadLetter, SampleScores, utc_now
@@ -26,19 +26,19 @@ class AggregatorHandlers:
     counter in a shared document. The reconciler re-checks running benchmarks too."""
 
     def __init__(
-        self, settings: Settings, store: ReconcilerStore | None = None, telemetry: AggregatorTelemetry | None = None
+        self, settings: Settings, store: TrackedStore | None = None, telemetry: AggregatorTelemetry | None = None
     ) -> None:
         self._settings = settings
         self._open_store = store
         self._telemetry = telemetry or AggregatorTelemetry()
         self._tally: OrderedDict[str, int] = OrderedDict()
 
-    def attach(self, store: ReconcilerStore) -> None:
+    def attach(self, store: TrackedStore) -> None:
         """Give the handlers their store, opened at start-up in the serving event loop."""
         self._open_store = store
 
     @property
-    def _store(self) -> ReconcilerStore:
+    def _store(self) -> TrackedStore:
         if self._open_store is None:
             raise RuntimeError("the aggregator's store is not open yet")
         return self._open_store
@@ -81,10 +81,9 @@ class AggregatorHandlers:
         if record is None or record.status in ("completed", "failed"):
             return []
         reason = f"dead-lettered by the {letter.service} from {letter.topic}: {letter.error}"
-        await self._store.fail(letter.benchmark_id, reason)
+        announcement = await fail_benchmark(self._store, letter.benchmark_id, reason)
         self._telemetry.benchmarks.labels(status="failed").inc()
-        failed = await self._store.get_benchmark(letter.benchmark_id)  # announced even before any plan
-        return [Outgoing(topics.BENCHMARKS_COMPLETED, letter.benchmark_id, completion_event(failed))] if failed else []
+        return [Outgoing(topics.BENCHMARKS_COMPLETED, letter.benchmark_id, announcement)] if announcement else []
 
     async def _announce_if_done(self, benchmark_id: str, *, scored: int | None = None) -> list[Outgoing]:
         # A redelivered message for a finished benchmark announces it again: at least once,

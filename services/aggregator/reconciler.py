@@ -21,34 +21,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
-from services.aggregator.completion import complete_if_done, completion_event
-from services.aggregator.store import BenchmarkRecord, BenchmarkStore, InFlight
+from services.aggregator.completion import complete_if_done, completion_event, fail_benchmark
+from services.aggregator.store import BenchmarkRecord, InFlight, TrackedStore
 from shared import topics
 from shared.errors import InfrastructureError, MessageTooLarge
 from shared.events import BenchmarkPlanned, BenchmarkRequested, Redrive, ShardRef, utc_now
 from shared.messaging import Outgoing
 from shared.settings import Settings
 
-__all__ = ["Reconciler", "ReconcilerStore", "RoundReport", "missing_shards"]
+__all__ = ["Reconciler", "RoundReport", "missing_shards"]
 
 log = logging.getLogger(__name__)
 
 ROUND_LIMIT = 1000
 """Unfinished benchmarks looked at in one round (oldest first); the rest wait for the next."""
-
-
-class ReconcilerStore(BenchmarkStore, Protocol):
-    async def unfinished(self, *, limit: int) -> list[InFlight]: ...
-
-    async def mark_queued(self, benchmark_id: str) -> None: ...
-
-    async def note_progress(self, benchmark_id: str, *, scored: int, at: datetime, redrives: int | None = None) -> None: ...
-
-    async def forget_in_flight(self, benchmark_id: str) -> None: ...
-
-    async def shard_counts(self, benchmark_id: str) -> dict[tuple[str, str, int], int]: ...
 
 
 @dataclass(slots=True)
@@ -78,7 +65,7 @@ def missing_shards(plan: BenchmarkPlanned, counts: dict[tuple[str, str, int], in
 class Reconciler:
     def __init__(
         self,
-        store: ReconcilerStore,
+        store: TrackedStore,
         *,
         publish: Callable[[Outgoing], Awaitable[None]],
         settings: Settings,
@@ -124,8 +111,7 @@ class Reconciler:
             return
         if not entry.queued:
             if (now - entry.created_at).total_seconds() >= self._settings.outbox_grace_s:
-                await self._send(record, entry, BenchmarkRequested.model_validate_json(entry.request or ""), report)
-                if benchmark_id not in report.failed:
+                if await self._send(record, BenchmarkRequested.model_validate_json(entry.request or ""), report):
                     await self._store.mark_queued(benchmark_id)
                     await self._store.note_progress(benchmark_id, scored=0, at=now)
                     report.published.append(benchmark_id)
@@ -171,8 +157,7 @@ class Reconciler:
         request = BenchmarkRequested.model_validate_json(entry.request).model_copy(
             update={"redrive": Redrive(attempt=entry.redrives + 1, shards=shards)}
         )
-        await self._send(record, entry, request, report)
-        if benchmark_id not in report.failed:
+        if await self._send(record, request, report):
             await self._store.note_progress(benchmark_id, scored=scored, at=now, redrives=entry.redrives + 1)
             report.redriven.append(benchmark_id)
 
@@ -180,17 +165,19 @@ class Reconciler:
     def _all_scored(record: BenchmarkRecord, scored: int | None) -> bool:
         return record.plan is not None and scored is not None and scored >= record.plan.expected_samples
 
-    async def _send(self, record: BenchmarkRecord, entry: InFlight, request: BenchmarkRequested, report: RoundReport) -> None:
+    async def _send(self, record: BenchmarkRecord, request: BenchmarkRequested, report: RoundReport) -> bool:
+        """Publish `request`; False (and the benchmark failed) when it can never be published."""
         try:
             await self._publish(Outgoing(topics.BENCHMARKS_REQUESTED, request.benchmark_id, request))
-        except MessageTooLarge as exc:  # can never be published: say so instead of trying forever
+        except MessageTooLarge as exc:  # say so instead of trying forever
             await self._fail(record, f"could not be queued: {exc}", report)
+            return False
+        return True
 
     async def _fail(self, record: BenchmarkRecord, reason: str, report: RoundReport) -> None:
-        await self._store.fail(record.benchmark_id, reason)
+        announcement = await fail_benchmark(self._store, record.benchmark_id, reason)
         if self._on_failed is not None:
             self._on_failed()
-        failed = await self._store.get_benchmark(record.benchmark_id)
-        if failed is not None:
-            await self._publish(Outgoing(topics.BENCHMARKS_COMPLETED, record.benchmark_id, completion_event(failed)))
+        if announcement is not None:
+            await self._publish(Outgoing(topics.BENCHMARKS_COMPLETED, record.benchmark_id, announcement))
         report.failed.append(record.benchmark_id)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from services.aggregator.report import ScoredSample
 from shared.events import BenchmarkPlanned, BenchmarkRequested, DeploymentRef, SampleScores, Status
 
-__all__ = ["BenchmarkFilter", "BenchmarkRecord", "BenchmarkStore", "InFlight", "cause_of"]
+__all__ = ["BenchmarkFilter", "BenchmarkRecord", "BenchmarkStore", "InFlight", "TrackedStore", "cause_of"]
 
 @dataclass(frozen=True, slots=True)
 class BenchmarkRecord:
@@ -139,3 +139,20 @@ class BenchmarkStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class TrackedStore(BenchmarkStore, Protocol):
+    """A store that also keeps the unfinished benchmarks' outbox and progress (`in_flight`):
+    the distributed store, for the aggregator's handlers and its reconciler."""
+
+    async def unfinished(self, *, limit: int) -> list[InFlight]: ...
+
+    async def mark_queued(self, benchmark_id: str) -> None: ...
+
+    async def note_progress(self, benchmark_id: str, *, scored: int, at: datetime, redrives: int | None = None) -> None: ...
+
+    async def forget_in_flight(self, benchmark_id: str) -> None: ...
+
+    async def shard_counts(self, benchmark_id: str) -> dict[tuple[str, str, int], int]:
+        """Stored scores per model x task x shard."""
+        ...
