@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.outbound import OutboundPolicy
+if TYPE_CHECKING:
+    from shared.outbound import OutboundPolicy
 
 __all__ = ["Settings", "default_store_path"]
 
@@ -125,4 +126,6 @@ class Settings(BaseSettings):
 
     @property
     def outbound_policy(self) -> OutboundPolicy:
+        from shared.outbound import OutboundPolicy  # noqa: PLC0415 - aiohttp only where URLs are fetched, not for every CLI command
+
         return OutboundPolicy.parse(self.outbound_allow)
