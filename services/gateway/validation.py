@@ -1,4 +1,5 @@
-"""Checks a submitted spec's datasets before anything is stored or published."""
+"""Checks a submitted spec before anything is stored or published: its models' keys and URLs
+against the server's policies, and its datasets as the runner will read and shard them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from shared.outbound import url_refusal
 from shared.settings import Settings
 from shared.spec import BenchmarkSpec
 
-__all__ = ["RequestProblem", "check_datasets"]
+__all__ = ["RequestProblem", "check_submission"]
 
 
 class RequestProblem(InvalidInput):
@@ -23,11 +24,11 @@ class RequestProblem(InvalidInput):
         self.loc = loc
 
 
-async def check_datasets(
+async def check_submission(
     spec: BenchmarkSpec, settings: Settings, *, loc: tuple[str | int, ...] = ("body",)
 ) -> dict[str, Dataset]:
-    """Load every task's dataset as the runner will, and enforce the size limit; `loc` is where
-    the spec sits in the request body."""
+    """Refuse model keys and URLs the policies forbid, load every task's dataset as the runner
+    will, and enforce the size limits; `loc` is where the spec sits in the request body."""
     datasets: dict[str, Dataset] = {}
     spec_loc = loc
     for index, model in enumerate(spec.models):  # the runner would refuse it on every sample: say so now

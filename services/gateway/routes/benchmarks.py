@@ -12,7 +12,7 @@ from services.aggregator.store import BenchmarkFilter, BenchmarkRecord
 from services.gateway.dependencies import GatewayDep, IdempotencyKey
 from services.gateway.runs import start_benchmark
 from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, Progress
-from services.gateway.validation import check_datasets
+from services.gateway.validation import check_submission
 from shared.events import ClientTrigger, Status, Trigger
 from shared.spec import BenchmarkSpec
 
@@ -37,7 +37,7 @@ async def submit_benchmark(
 ) -> BenchmarkAccepted:
     """Accept a benchmark spec (the same shape as a spec file) and start it. Accepted means
     stored: it runs even if Kafka is away now (`queued: false`; it is published from the outbox)."""
-    await check_datasets(spec, gateway.settings)
+    await check_submission(spec, gateway.settings)
     started = await start_benchmark(
         gateway, spec, trigger=trigger, requested_by=requested_by, idempotency_key=idempotency_key
     )

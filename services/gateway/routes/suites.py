@@ -12,7 +12,7 @@ from services.aggregator.baselines import pin_baseline
 from services.gateway.dependencies import GatewayDep, IdempotencyKey
 from services.gateway.runs import spec_for_run, start_benchmark
 from services.gateway.schemas import ApiModel, BenchmarkAccepted
-from services.gateway.validation import RequestProblem, check_datasets
+from services.gateway.validation import RequestProblem, check_submission
 from shared.events import ClientTrigger, utc_now
 from shared.spec import ModelConfig
 from shared.suites import Suite
@@ -26,7 +26,7 @@ NOT_FOUND = {404: {"description": "No suite of this name"}}
 @router.post("", status_code=status.HTTP_201_CREATED, responses={**REFUSED, 409: {"description": "The suite exists (PUT replaces)"}})
 async def create_suite(suite: Suite, gateway: GatewayDep) -> dict[str, Any]:
     """Store a suite: a benchmark spec, its tolerances, and optionally a cron schedule."""
-    await check_datasets(suite.spec, gateway.settings, loc=("body", "spec"))
+    await check_submission(suite.spec, gateway.settings, loc=("body", "spec"))
     now = utc_now()
     if not await gateway.suites.create(suite, now):
         raise HTTPException(status.HTTP_409_CONFLICT, f"suite {suite.name!r} exists; PUT /v1/suites/{suite.name} replaces it")
@@ -51,7 +51,7 @@ async def put_suite(name: str, body: Annotated[dict[str, Any], Body()], gateway:
     if body.get("name", name) != name:
         raise RequestProblem(("body", "name"), f"the body names suite {body['name']!r} but the path names {name!r}")
     suite = _parse_suite({**body, "name": name})
-    await check_datasets(suite.spec, gateway.settings, loc=("body", "spec"))
+    await check_submission(suite.spec, gateway.settings, loc=("body", "spec"))
     if await gateway.suites.put(suite, utc_now()):
         response.status_code = status.HTTP_201_CREATED
     return await _suite_body(gateway, name)
@@ -87,7 +87,7 @@ async def run_suite(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no suite {name!r}")
     spec = spec_for_run(record.suite, models=request.models, model_configs=request.model_configs, endpoint=request.endpoint)
     if len(spec.models) > len(record.suite.spec.models):  # models added: the size limit may now be passed
-        await check_datasets(spec, gateway.settings)
+        await check_submission(spec, gateway.settings)
     started = await start_benchmark(
         gateway, spec, trigger=request.trigger, requested_by=request.requested_by,
         trigger_detail=request.reason or f"run of suite {name!r} requested over the API", idempotency_key=idempotency_key,
