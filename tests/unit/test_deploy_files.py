@@ -1,4 +1,4 @@
-"""The Prometheus rules and the Grafana dashboard use exactly the metric names the aggregator exports."""
+"""The Prometheus rules and the Grafana dashboard use exactly the metric names the services export."""
 
 from __future__ import annotations
 
@@ -7,31 +7,11 @@ import re
 from pathlib import Path
 
 import yaml
-from prometheus_client import generate_latest
 
-from services.aggregator.telemetry import AggregatorTelemetry
-from services.runner.telemetry import RunnerTelemetry
-from shared.messaging import DeliveryTelemetry
+from tests.deploy.support import exported_metrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 NAME = re.compile(r"\b(benchmarks?_[a-z_]+)\b")
-
-
-def _exported() -> set[str]:
-    """Every series name the services export (all are scraped)."""
-    aggregator, runner, delivery = AggregatorTelemetry(), RunnerTelemetry(), DeliveryTelemetry()
-    delivery.dead_lettered.labels(service="s", topic="t").inc()
-    delivery.skipped.labels(service="s", topic="t").inc()
-    aggregator.samples.labels(outcome="ok").inc()  # counters and histograms show their series names
-    aggregator.benchmarks.labels(status="completed").inc()
-    runner.latency.labels(model="m").observe(0.1)
-    runner.requests.labels(model="m", outcome="ok").inc()
-    names = set()
-    for registry in (aggregator.registry, runner.registry, delivery.registry):
-        text = generate_latest(registry).decode()
-        names |= {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
-        names |= {metric.name for metric in registry.collect()}
-    return names
 
 
 def _expressions() -> list[str]:
@@ -43,15 +23,15 @@ def _expressions() -> list[str]:
     return exprs
 
 
-def test_every_metric_named_in_rules_and_dashboards_is_exported() -> None:
-    exported = _exported()
+def test_every_metric_named_in_rules_and_dashboards_isexported_metrics() -> None:
+    exported = exported_metrics()
     named = {name for expr in _expressions() for name in NAME.findall(expr)}
     assert named, "no metric names found"
     assert named <= exported, f"not exported: {sorted(named - exported)}"
 
 
-def test_design_gauges_are_exported() -> None:
-    exported = _exported()
+def test_design_gauges_areexported_metrics() -> None:
+    exported = exported_metrics()
     for gauge in ("benchmark_metric_value", "benchmark_metric_baseline", "benchmark_metric_delta",
                   "benchmark_drift_detected", "benchmark_drift_p_value", "benchmark_last_completed_timestamp_seconds"):
         assert gauge in exported
