@@ -55,19 +55,24 @@ async def test_unparseable_payload_goes_to_the_dlq_with_the_reason() -> None:
     assert headers["x-source-topic"] == "benchmarks.scores" and headers["x-attempts"] == "1"
 
 
-async def test_retryable_failures_are_retried_with_backoff_then_re_read() -> None:
-    recorder = Recorder()
-    calls = 0
+class StoreDownTwice:
+    """A handler whose store is unreachable on the first two calls, then answers."""
 
-    async def flaky(event: SampleScores) -> list[Outgoing]:
-        nonlocal calls
-        calls += 1
-        if calls < 3:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, event: SampleScores) -> list[Outgoing]:
+        self.calls += 1
+        if self.calls < 3:
             raise StoreUnavailable("MongoDB unreachable")
         return []
 
+
+async def test_retryable_failures_are_retried_with_backoff_then_re_read() -> None:
+    recorder = Recorder()
+    flaky = StoreDownTwice()
     await _process(SCORES.to_wire(), flaky, recorder)
-    assert calls == 3 and len(recorder.sleeps) == 2 and recorder.published == []
+    assert flaky.calls == 3 and len(recorder.sleeps) == 2 and recorder.published == []
 
     async def down(event: SampleScores) -> list[Outgoing]:
         raise StoreUnavailable("MongoDB unreachable")
@@ -196,18 +201,9 @@ async def test_an_outage_is_reported_to_the_outage_log_not_once_per_retry() -> N
         def recovered(self) -> None:
             self.events.append("recovered")
 
-    outage, calls = Outage(), 0
-
-    async def flaky(event: SampleScores) -> list[Outgoing]:
-        nonlocal calls
-        calls += 1
-        if calls < 3:
-            raise StoreUnavailable("MongoDB unreachable")
-        return []
-
-    recorder = Recorder()
+    outage, recorder = Outage(), Recorder()
     await process_message(
-        SCORES.to_wire(), "bm_1", source_topic=topics.BENCHMARKS_SCORES, event_type=SampleScores, handler=flaky,
+        SCORES.to_wire(), "bm_1", source_topic=topics.BENCHMARKS_SCORES, event_type=SampleScores, handler=StoreDownTwice(),
         publish_outgoing=recorder.publish, service="aggregator", attempts=3, sleep=recorder.sleep, outage=outage,
     )
     assert outage.events == ["failed", "failed", "recovered"]
