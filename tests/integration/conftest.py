@@ -67,15 +67,17 @@ def servers() -> None:
     pytest.fail(f"{' and '.join(missing)} not reachable (Kafka {KAFKA}, MongoDB {MONGO}): {HOW_TO_START}", pytrace=False)
 
 
-@pytest.fixture
-def settings() -> Settings:
-    """Unique topics and database per test: tests never see each other's messages."""
+def isolated_settings(
+    *, kafka_bootstrap: str = KAFKA, mongo_url: str = MONGO, name: str = "test", **overrides: object
+) -> Settings:
+    """Unique topics and database, so tests never see each other's messages, with the suite's
+    small partition counts and shards; `overrides` win."""
     run = uuid.uuid4().hex[:10]
-    return Settings(
-        kafka_bootstrap=KAFKA,
-        mongo_url=MONGO,
-        mongo_database=f"test_{run}",
-        topic_prefix=f"t{run}.",
+    values: dict[str, object] = dict(
+        kafka_bootstrap=kafka_bootstrap,
+        mongo_url=mongo_url,
+        mongo_database=f"{name}_{run}",
+        topic_prefix=f"{name[0]}{run}.",
         partitions=3,
         control_partitions=2,
         shard_size=16,
@@ -83,6 +85,12 @@ def settings() -> Settings:
         runner_shards_in_flight=1,  # one consumer per runner: two replicas surely split 3 partitions
         outbound_allow=["127.0.0.0/8", "::1"],  # the fake model server and test datasets are on loopback
     )
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return isolated_settings()
 
 
 @pytest.fixture

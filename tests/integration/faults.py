@@ -24,7 +24,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,7 @@ from shared.events import (
 from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.fakes.model_server import FakeModelServer
-from tests.integration.conftest import RunningService, Services, free_port, settings_env
+from tests.integration.conftest import RunningService, Services, free_port, isolated_settings, settings_env
 
 __all__ = [
     "AFTER_SAMPLES",
@@ -299,15 +298,7 @@ class PrivateServers:
 
 def fault_settings_for(servers: PrivateServers, **overrides: Any) -> Settings:
     """Unique topics and database on the private servers, with short recovery timings."""
-    run = uuid.uuid4().hex[:10]
-    values: dict[str, Any] = dict(
-        kafka_bootstrap=servers.kafka_bootstrap,
-        mongo_url=servers.mongo_url,
-        mongo_database=f"faults_{run}",
-        topic_prefix=f"f{run}.",
-        partitions=3,
-        control_partitions=2,
-        shard_size=16,
+    short: dict[str, Any] = dict(
         retry_attempts=3,
         store_timeout_s=2,
         publish_timeout_s=3,
@@ -317,10 +308,11 @@ def fault_settings_for(servers: PrivateServers, **overrides: Any) -> Settings:
         readiness_interval_s=1,
         shutdown_timeout_s=5,  # a stopped service finishes in-flight work for at most this long
         scheduler_enabled=False,
-        outbound_allow=["127.0.0.0/8", "::1"],  # the fake model server is on loopback
+        runner_shards_in_flight=Settings.model_fields["runner_shards_in_flight"].default,  # as deployed
     )
-    values.update(overrides)
-    return Settings(**values)
+    return isolated_settings(
+        kafka_bootstrap=servers.kafka_bootstrap, mongo_url=servers.mongo_url, name="faults", **{**short, **overrides}
+    )
 
 
 def settle_timeout(settings: Settings) -> float:
