@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
 
         reconciler = Reconciler(
             store, publish=publish_outgoing, settings=settings, on_completed=telemetry.observe_completion,
-            on_failed=telemetry.benchmarks.labels(status="failed").inc,
+            on_failed=telemetry.observe_failure,
         )
         background.append(asyncio.create_task(reconcile_forever(reconciler, store, settings), name="reconciler"))
 

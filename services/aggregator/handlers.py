@@ -47,7 +47,7 @@ class AggregatorHandlers:
         await self._store.save_plan(plan)
         if plan.error is not None:
             await self._store.fail(plan.benchmark_id, f"planning failed: {plan.error}")
-            self._telemetry.benchmarks.labels(status="failed").inc()
+            self._telemetry.observe_failure(plan.tenant)
         return await self._announce_if_done(plan.benchmark_id)
 
     async def on_sample_scores(self, scores: SampleScores) -> list[Outgoing]:
@@ -82,7 +82,7 @@ class AggregatorHandlers:
             return []
         reason = f"dead-lettered by the {letter.service} from {letter.topic}: {letter.error}"
         announcement = await fail_benchmark(self._store, letter.benchmark_id, reason)
-        self._telemetry.benchmarks.labels(status="failed").inc()
+        self._telemetry.observe_failure(record.tenant)
         return [Outgoing(topics.BENCHMARKS_COMPLETED, letter.benchmark_id, announcement)] if announcement else []
 
     async def _announce_if_done(self, benchmark_id: str, *, scored: int | None = None) -> list[Outgoing]:

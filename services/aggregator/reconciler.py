@@ -70,7 +70,7 @@ class Reconciler:
         publish: Callable[[Outgoing], Awaitable[None]],
         settings: Settings,
         on_completed: Callable[[BenchmarkRecord], None] | None = None,
-        on_failed: Callable[[], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
@@ -177,7 +177,7 @@ class Reconciler:
     async def _fail(self, record: BenchmarkRecord, reason: str, report: RoundReport) -> None:
         announcement = await fail_benchmark(self._store, record.benchmark_id, reason)
         if self._on_failed is not None:
-            self._on_failed()
+            self._on_failed(record.tenant)
         if announcement is not None:
             await self._publish(Outgoing(topics.BENCHMARKS_COMPLETED, record.benchmark_id, announcement))
         report.failed.append(record.benchmark_id)

@@ -1,9 +1,10 @@
 """The aggregator's Prometheus metrics (DESIGN.md, "Prometheus"), on an explicit registry.
 (Model request latency is the runner's: services/runner/telemetry.py.)
 
-Gauges describe each suite's latest completed benchmark, so they are rebuilt from the store at
-start-up and any aggregator replica tells the truth. Labels are bounded: suite, model, task,
-metric, status, outcome; never a benchmark or sample id.
+Gauges describe each tenant's suites' latest completed benchmark, so they are rebuilt from the
+store at start-up and any aggregator replica tells the truth. Every series is scoped by tenant:
+two tenants' suites of the same name are two series. Labels are bounded: tenant, suite, model,
+task, metric, status, outcome; never a benchmark or sample id.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from services.aggregator.store import BenchmarkRecord
 
 __all__ = ["AggregatorTelemetry", "CELL_LABELS"]
 
-CELL_LABELS = ("suite", "model", "task", "metric")
+CELL_LABELS = ("tenant", "suite", "model", "task", "metric")
 
 
 class AggregatorTelemetry:
@@ -32,59 +33,65 @@ class AggregatorTelemetry:
         self.p_value = Gauge("benchmark_drift_p_value", "Adjusted p-value of the latest comparison", CELL_LABELS, registry=r)
         self.last_completed = Gauge(
             "benchmark_last_completed_timestamp_seconds", "When the suite's latest benchmark completed",
-            ("suite", "model"), registry=r,
+            ("tenant", "suite", "model"), registry=r,
         )
-        self.benchmarks = Counter("benchmarks_total", "Benchmarks finished, by status", ("status",), registry=r)
-        self.samples = Counter("benchmark_samples_total", "Samples scored, by outcome", ("outcome",), registry=r)
-        self._shown: dict[str, dict[Gauge, set[tuple[str, ...]]]] = {}
-        """suite -> the label values each gauge was last set for, so a cell the latest run no
-        longer has (a metric dropped, no baseline any more) stops reporting the older run's value"""
+        self.benchmarks = Counter("benchmarks_total", "Benchmarks finished, by status", ("tenant", "status"), registry=r)
+        self.samples = Counter("benchmark_samples_total", "Samples scored, by outcome", ("tenant", "outcome"), registry=r)
+        self._shown: dict[tuple[str, str], dict[Gauge, set[tuple[str, ...]]]] = {}
+        """(tenant, suite) -> the label values each gauge was last set for, so a cell the latest
+        run no longer has (a metric dropped, no baseline any more) stops reporting the older run's value"""
 
     def observe_completion(self, record: BenchmarkRecord) -> None:
         """Count a newly finished benchmark and show it in the gauges."""
-        self.benchmarks.labels(status=record.status).inc()
+        self.benchmarks.labels(tenant=record.tenant, status=record.status).inc()
         for cell in (record.report or {}).get("details", []):
-            self.samples.labels(outcome="error").inc(cell.get("errors", 0))
-            self.samples.labels(outcome="ok").inc(cell.get("samples", 0) - cell.get("errors", 0))
+            self.samples.labels(tenant=record.tenant, outcome="error").inc(cell.get("errors", 0))
+            self.samples.labels(tenant=record.tenant, outcome="ok").inc(cell.get("samples", 0) - cell.get("errors", 0))
         self.show(record)
 
+    def observe_failure(self, tenant: str) -> None:
+        """Count a benchmark of `tenant` that failed (it shows in no gauge)."""
+        self.benchmarks.labels(tenant=tenant, status="failed").inc()
+
     def show(self, record: BenchmarkRecord) -> None:
-        """Set the gauges of the record's suite from its report (the latest run wins)."""
+        """Set the gauges of the record's suite (in its tenant) from its report (the latest run wins)."""
         report: dict[str, Any] = record.report or {}
         if record.status != "completed" or not report:
             return
-        suite = record.suite
+        scope = (record.tenant, record.suite)
         shown: dict[Gauge, set[tuple[str, ...]]] = defaultdict(set)
 
         def put(gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
-            gauge.labels(*labels).set(value)
-            shown[gauge].add(labels)
+            gauge.labels(*scope, *labels).set(value)
+            shown[gauge].add((*scope, *labels))
 
         for row in report.get("results", []):
             model = row["model"]
-            put(self.last_completed, (suite, model), record.updated_at.timestamp())
+            put(self.last_completed, (model,), record.updated_at.timestamp())
             for task, metrics in row.items():
                 if task == "model" or not isinstance(metrics, dict):
                     continue
                 for metric, value in metrics.items():
                     if value is not None:
-                        put(self.value, (suite, model, task, metric), value)
+                        put(self.value, (model, task, metric), value)
         for cell in (report.get("drift") or {}).get("cells", []):
-            labels = (suite, cell["model"], cell["task"], cell["metric"])
+            labels = (cell["model"], cell["task"], cell["metric"])
             put(self.baseline, labels, cell["baseline"])
             put(self.delta, labels, cell["delta"])
             put(self.drift, labels, 1.0 if cell["verdict"] == "regressed" else 0.0)
             put(self.p_value, labels, cell["pAdjusted"])
-        for gauge, before in self._shown.get(suite, {}).items():
+        for gauge, before in self._shown.get(scope, {}).items():
             for labels in before - shown[gauge]:
                 gauge.remove(*labels)
-        self._shown[suite] = shown
+        self._shown[scope] = shown
 
     def rebuild(self, records: Iterable[BenchmarkRecord]) -> int:
-        """Show each suite's latest completed benchmark; `records` newest first. Returns suites shown."""
-        seen: set[str] = set()
+        """Show each tenant's suites' latest completed benchmark; `records` newest first, of any
+        tenants. Returns the (tenant, suite) pairs shown."""
+        seen: set[tuple[str, str]] = set()
         for record in records:
-            if record.status == "completed" and record.suite not in seen:
-                seen.add(record.suite)
+            scope = (record.tenant, record.suite)
+            if record.status == "completed" and scope not in seen:
+                seen.add(scope)
                 self.show(record)
         return len(seen)

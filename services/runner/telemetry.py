@@ -1,5 +1,6 @@
 """The runner's Prometheus metrics: every model request's latency and outcome, on its own registry.
-Labels are bounded: the model's display name and the outcome, never an id."""
+Every series is scoped by the work item's tenant. Labels are bounded: the tenant, the model's
+display name and the outcome, never an id."""
 
 from __future__ import annotations
 
@@ -15,17 +16,19 @@ class RunnerTelemetry:
         self.registry = registry or CollectorRegistry()
         self.latency = Histogram(
             "benchmark_model_request_latency_seconds", "Model request latency, retries included, per sample",
-            ("model",), registry=self.registry,
+            ("tenant", "model"), registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
         )
         self.requests = Counter(
             "benchmark_model_requests_total", "Samples sent to a model, by outcome (ok, error)",
-            ("model", "outcome"), registry=self.registry,
+            ("tenant", "model", "outcome"), registry=self.registry,
         )
-        self.shards = Counter("benchmark_work_items_total", "Work shards run", registry=self.registry)
+        self.shards = Counter("benchmark_work_items_total", "Work shards run", ("tenant",), registry=self.registry)
 
     def observe(self, outputs: ModelOutputs) -> None:
-        self.shards.inc()
+        """Count a shard the runner ran (its outputs carry the work item's tenant)."""
+        tenant, model = outputs.tenant, outputs.model
+        self.shards.labels(tenant=tenant).inc()
         for output in outputs.outputs:
-            self.latency.labels(model=outputs.model).observe(output.latency_ms / 1000)
-            self.requests.labels(model=outputs.model, outcome="error" if output.error else "ok").inc()
+            self.latency.labels(tenant=tenant, model=model).observe(output.latency_ms / 1000)
+            self.requests.labels(tenant=tenant, model=model, outcome="error" if output.error else "ok").inc()

@@ -239,10 +239,11 @@ def exported_metrics() -> set[str]:
 
     aggregator, runner, delivery = AggregatorTelemetry(), RunnerTelemetry(), DeliveryTelemetry()
     # labelled counters and histograms show their series only once a child exists
-    aggregator.samples.labels(outcome="ok").inc()
-    aggregator.benchmarks.labels(status="completed").inc()
-    runner.latency.labels(model="m").observe(0.1)
-    runner.requests.labels(model="m", outcome="ok").inc()
+    aggregator.samples.labels(tenant="t", outcome="ok").inc()
+    aggregator.benchmarks.labels(tenant="t", status="completed").inc()
+    runner.latency.labels(tenant="t", model="m").observe(0.1)
+    runner.requests.labels(tenant="t", model="m", outcome="ok").inc()
+    runner.shards.labels(tenant="t").inc()
     delivery.dead_lettered.labels(service="s", topic="t").inc()
     delivery.skipped.labels(service="s", topic="t").inc()
     names: set[str] = set()
