@@ -168,12 +168,12 @@ async def test_baselines_and_comparisons_over_http(services: Services, kafka: Ka
     has_drift = {c["benchmarkId"]: c.get("drift") is not None for c in completed}
     assert has_drift == {first: False, second: False, third: True}
 
-    cell = 'suite="quickstart",task="question-answering"'
+    cell = 'suite="quickstart",task="question-answering",tenant="default"'  # every series names its tenant
     metrics = httpx.get(f"{aggregator.url}/metrics").text
-    assert 'benchmarks_total{status="completed"} 3.0' in metrics
+    assert 'benchmarks_total{status="completed",tenant="default"} 3.0' in metrics
     assert f'benchmark_drift_detected{{metric="f1-score",model="lead",{cell}}} 0.0' in metrics
     assert f'benchmark_metric_delta{{metric="f1-score",model="lead",{cell}}} 0.0' in metrics
-    assert 'benchmark_last_completed_timestamp_seconds{model="lead",suite="quickstart"}' in metrics
+    assert 'benchmark_last_completed_timestamp_seconds{model="lead",suite="quickstart",tenant="default"}' in metrics
     # a new aggregator replica rebuilds the gauges from the store
     replica = services.start("aggregator", replica=1)
     rebuilt = httpx.get(f"{replica.url}/metrics").text

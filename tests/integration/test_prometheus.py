@@ -1,5 +1,6 @@
-"""A real Prometheus scrapes the aggregator: a degraded run flips benchmark_drift_detected to 1,
-and the alert rules pass promtool. Prometheus comes from Debian's package (scripts/services.sh)."""
+"""A real Prometheus scrapes the aggregator: a degraded run flips benchmark_drift_detected to 1 in
+its tenant's series and fires an alert naming the tenant, and the alert rules pass promtool.
+Prometheus comes from Debian's package (scripts/services.sh)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,20 @@ def _query(url: str, expression: str) -> list[dict]:
     return response.json()["data"]["result"]
 
 
+def _wait_for(url: str, expression: str, timeout: float = 60) -> list[dict]:
+    """The query's result once it is not empty (or the empty one after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    found: list[dict] = []
+    while time.monotonic() < deadline and not found:
+        try:
+            found = _query(url, expression)
+        except httpx.HTTPError:
+            pass  # Prometheus still starting
+        if not found:
+            time.sleep(1)
+    return found
+
+
 def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services, prometheus) -> None:  # noqa: ANN001
     start_prometheus, prometheus_url = prometheus
     for name in ("runner", "scorer"):
@@ -90,14 +105,11 @@ def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services
         worse = run_to_completion(api, spec)
         assert api.get(f"/v1/benchmarks/{worse}").json()["drift"]["regressed"] is True
 
-    deadline = time.monotonic() + 60
-    flagged: list[dict] = []
-    while time.monotonic() < deadline and not flagged:
-        try:
-            flagged = _query(prometheus_url, 'benchmark_drift_detected{suite="nightly",model="prod-llm"} == 1')
-        except httpx.HTTPError:
-            pass  # Prometheus still starting
-        time.sleep(1)
-    assert {r["metric"]["metric"] for r in flagged} == {"exact-match", "f1-score"}
-    delta = _query(prometheus_url, 'benchmark_metric_delta{suite="nightly",metric="exact-match"}')
+    flagged = _wait_for(prometheus_url, 'benchmark_drift_detected{suite="nightly",model="prod-llm"} == 1')
+    assert {(r["metric"]["tenant"], r["metric"]["metric"]) for r in flagged} == {("default", "exact-match"), ("default", "f1-score")}
+    delta = _query(prometheus_url, 'benchmark_metric_delta{tenant="default",suite="nightly",metric="exact-match"}')
     assert float(delta[0]["value"][1]) == -100.0
+    # the alert is raised per tenant and says which
+    firing = _wait_for(prometheus_url, 'ALERTS{alertname="BenchmarkRegression",alertstate="firing"}')
+    assert {(a["metric"]["tenant"], a["metric"]["suite"], a["metric"]["metric"]) for a in firing} == {
+        ("default", "nightly", "exact-match"), ("default", "nightly", "f1-score")}

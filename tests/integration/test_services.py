@@ -46,8 +46,8 @@ async def test_runner_plans_a_request_and_runs_its_shards(services: Services, ka
     assert sum(len(o["outputs"]) for o in outputs) == 2 * 2 * 20
     assert all(o["_key"] == f"{o['benchmarkId']}:{o['model']}:{o['task']}:{o['shard']}" for o in outputs)
     metrics = httpx.get(f"{runner.url}/metrics").text
-    assert 'benchmark_model_requests_total{model="lead",outcome="ok"} 40.0' in metrics
-    assert 'benchmark_model_request_latency_seconds_count{model="extractive"} 40.0' in metrics
+    assert 'benchmark_model_requests_total{model="lead",outcome="ok",tenant="default"} 40.0' in metrics
+    assert 'benchmark_model_request_latency_seconds_count{model="extractive",tenant="default"} 40.0' in metrics
 
 
 def _outputs(benchmark_id: str = "bm_scorer", schema_version: int = 1) -> bytes:
