@@ -14,7 +14,10 @@
 #   0 completed (unchanged, improved or no-baseline)  1 failed or timed out
 #   2 refused or gateway unreachable                  3 regressed against the baseline
 #
-# Environment: BENCH_GATEWAY_URL (default http://127.0.0.1:8000).
+# Environment: BENCH_API_KEY (required) a submitter key of the gateway, sent as
+#   `Authorization: Bearer ...` (an admin makes one: benchmarks keys create NAME --role submitter);
+#   the run's requestedBy is the key's name, --deployed-by only appears in its triggerDetail.
+#   BENCH_GATEWAY_URL (default http://127.0.0.1:8000).
 set -euo pipefail
 
 GATEWAY=${BENCH_GATEWAY_URL:-http://127.0.0.1:8000}
@@ -23,7 +26,7 @@ WAIT=no
 TIMEOUT=3600
 DEPLOYED_BY=${USER:-deployment-webhook}
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 die() { echo "error: $*" >&2; exit 2; }
 
 ARGS=()
@@ -40,6 +43,11 @@ while (($#)); do
 done
 ((${#ARGS[@]} == 3 || ${#ARGS[@]} == 4)) || usage
 MODEL=${ARGS[0]} VERSION=${ARGS[1]} SUITE=${ARGS[2]} ENDPOINT=${ARGS[3]:-}
+[[ -n ${BENCH_API_KEY:-} ]] ||
+  die "BENCH_API_KEY is not set: export a submitter key of the gateway (an admin makes one with: benchmarks keys create NAME --role submitter)"
+
+# auth: the header for curl's `-H @FILE`, so that the key is not on curl's command line (ps)
+auth() { printf 'Authorization: Bearer %s\n' "$BENCH_API_KEY"; }
 
 # json FIELD...: fields of the JSON object on stdin (a.b for nested ones), tab-separated, "-" if null
 json() {
@@ -70,7 +78,7 @@ print(json.dumps(event))
 PY
 )
 
-RESPONSE=$(curl -sS -X POST "$GATEWAY/v1/deployments" -H 'content-type: application/json' \
+RESPONSE=$(curl -sS -X POST "$GATEWAY/v1/deployments" -H @<(auth) -H 'content-type: application/json' \
   --data-binary "$EVENT" -w '\n%{http_code}') || die "cannot reach the gateway at $GATEWAY"
 STATUS=${RESPONSE##*$'\n'}
 BODY=${RESPONSE%$'\n'*}
@@ -89,7 +97,7 @@ echo "$BENCHMARK_ID"
 
 deadline=$((SECONDS + TIMEOUT))
 while :; do
-  REPORT=$(curl -sS "$GATEWAY/v1/benchmarks/$BENCHMARK_ID" -w '\n%{http_code}') || die "cannot reach the gateway at $GATEWAY"
+  REPORT=$(curl -sS "$GATEWAY/v1/benchmarks/$BENCHMARK_ID" -H @<(auth) -w '\n%{http_code}') || die "cannot reach the gateway at $GATEWAY"
   [[ ${REPORT##*$'\n'} == 200 ]] || die "reading $BENCHMARK_ID: HTTP ${REPORT##*$'\n'}: $(reason <<<"${REPORT%$'\n'*}")"
   IFS=$'\t' read -r STATE VERDICT SCORED EXPECTED REASON \
     < <(json status verdict progress.scored progress.expected reason <<<"${REPORT%$'\n'*}")
