@@ -154,7 +154,11 @@ class ModelConfig(SpecModel):
     base_url: str | None = None
     """Any OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI, LiteLLM, ...) or the provider's API."""
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    """The NAME of the environment variable holding the API key; the key itself never travels."""
+    """The NAME of the environment variable holding the API key; the key itself never travels.
+    For the embedded CLI (the user's own environment): a spec sent to the service names a `credential`."""
+    credential: Name | None = None
+    """The name of a provider credential an admin stored for the tenant (PUT /v1/credentials/NAME);
+    the runner sends its secret only to a base URL the credential is bound to."""
     headers: dict[str, str] = Field(default_factory=dict)
     params: GenerationParams = Field(default_factory=GenerationParams)
     pricing: Pricing | None = None
@@ -175,7 +179,11 @@ class ModelConfig(SpecModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
+        if self.credential is not None and self.api_key_env is not None:
+            raise ValueError(f"model {self.name!r}: give either 'credential' or 'apiKeyEnv', not both")
         if self.provider == "builtin":
+            if self.credential is not None:
+                raise ValueError(f"{self.name!r} is a built-in model: it takes no 'credential'")
             from services.runner.adapters.builtin import BUILTIN_MODELS  # lazy: spec is imported everywhere
 
             if self.model_id not in BUILTIN_MODELS:
@@ -192,7 +200,8 @@ class ModelConfig(SpecModel):
         secret = sorted(h for h in self.headers if h.lower() in _SECRET_HEADERS)
         if secret:
             raise ValueError(
-                f"model {self.name!r}: headers.{secret[0]}: put the key in an environment variable and name it in 'apiKeyEnv'"
+                f"model {self.name!r}: headers.{secret[0]}: keys never travel in a spec; name a stored"
+                " 'credential' (or, with the CLI, the environment variable holding it in 'apiKeyEnv')"
             )
         return self
 
