@@ -59,7 +59,7 @@ def work_items(model: ModelConfig, task: TaskSpec, samples: int, shard_size: int
 async def run(items: list[WorkItem], model: ModelConfig, shards_in_flight: int) -> tuple[float, list[ModelOutputs]]:
     pool = ModelPool()
     gate = asyncio.Semaphore(shards_in_flight)
-    adapter = pool.get(model)
+    adapter = pool.get(model, tenant="default")
 
     async def one(item: WorkItem) -> ModelOutputs:
         async with gate:

@@ -57,7 +57,7 @@ async def run_benchmark(
     models = ModelPool(cache=cache)
     try:
         for model in spec.models:
-            models.check(model)  # e.g. an unset API key env var: refuse before storing anything
+            models.check(model, tenant=settings.tenant)  # e.g. an unset API key env var: refuse before storing anything
     except ModelConfigError:
         await models.close()
         raise
@@ -79,7 +79,7 @@ async def run_benchmark(
         nonlocal scored
         item = work[item_index]
         async with in_flight:
-            outputs = await run_work_item(item, models.get(item.model))
+            outputs = await run_work_item(item, models.get(item.model, tenant=item.tenant))
         scored += await store.save_scores(score_outputs(outputs))
         if on_progress:
             on_progress(scored, plan.expected_samples)

@@ -26,7 +26,7 @@ class RunnerHandlers:
         self._settings = settings
         self._models = models
         self._telemetry = telemetry or RunnerTelemetry()
-        """One paced adapter per model config, shared by every shard this process runs."""
+        """One paced adapter per tenant and model config, shared by every shard this process runs."""
 
     async def on_benchmark_requested(self, request: BenchmarkRequested) -> list[Outgoing]:
         base_dir = self._settings.data_dir or Path.cwd()
@@ -61,7 +61,7 @@ class RunnerHandlers:
         ]
 
     async def on_work_item(self, item: WorkItem) -> list[Outgoing]:
-        outputs = await run_work_item(item, self._models.get(item.model))
+        outputs = await run_work_item(item, self._models.get(item.model, tenant=item.tenant))
         self._telemetry.observe(outputs)
         errors = sum(1 for output in outputs.outputs if output.error)
         log.info("ran shard %s: %d samples, %d errors", item.key, len(outputs.outputs), errors)

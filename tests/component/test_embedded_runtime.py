@@ -62,7 +62,7 @@ async def test_a_crash_mid_run_marks_the_benchmark_failed(
         async def aclose(self) -> None:
             return None
 
-    monkeypatch.setattr(ModelPool, "get", lambda self, config: Broken())
+    monkeypatch.setattr(ModelPool, "get", lambda self, config, tenant: Broken())
     with pytest.raises(RuntimeError, match="adapter bug"):
         await embedded.run_benchmark(load_spec(QUICKSTART), base_dir=EXAMPLES, store=store, settings=settings)
     [record] = await store.list_benchmarks()

@@ -49,7 +49,7 @@ def _work(model: ModelConfig, n: int = 4) -> WorkItem:
 async def _run(model: ModelConfig, n: int = 4):
     pool = ModelPool()
     try:
-        return await run_work_item(_work(model, n), pool.get(model))
+        return await run_work_item(_work(model, n), pool.get(model, tenant="default"))
     finally:
         await pool.close()
 
@@ -135,7 +135,7 @@ async def test_adaptive_concurrency_rides_a_providers_limit(server: FakeModelSer
     server.configure(latency_ms=20, concurrency_limit=4, limit_retry_after=0.02)
     model = _model(server, limits={"concurrency": 16, "maxRetries": 20})
     pool = ModelPool()
-    paced = pool.get(model)
+    paced = pool.get(model, tenant="default")
     outputs = await run_work_item(_work(model, 64), paced)
     assert all(o.error is None for o in outputs.outputs)  # the run rides the limit, it does not fail
     assert paced.concurrency.limit < 16  # and learnt to ask for less
@@ -146,8 +146,8 @@ async def test_a_missing_key_variable_is_refused_up_front(server: FakeModelServe
     monkeypatch.delenv("FAKE_API_KEY")
     pool = ModelPool()
     with pytest.raises(ModelConfigError, match="model 'fake': the environment variable FAKE_API_KEY \\(apiKeyEnv\\) is not set"):
-        pool.check(_model(server))
-    outputs = await run_work_item(_work(_model(server), 1), pool.get(_model(server)))
+        pool.check(_model(server), tenant="default")
+    outputs = await run_work_item(_work(_model(server), 1), pool.get(_model(server), tenant="default"))
     assert "FAKE_API_KEY" in outputs.outputs[0].error and server.stats().requests == 0
 
 
@@ -166,7 +166,7 @@ async def test_the_response_cache_answers_identical_prompts(server: FakeModelSer
     model = _model(server, cache=True)
     for _ in range(2):
         pool = ModelPool(cache=store)
-        outputs = await run_work_item(_work(model, 3), pool.get(model))
+        outputs = await run_work_item(_work(model, 3), pool.get(model, tenant="default"))
         await pool.close()
         assert [o.prediction for o in outputs.outputs] == ["Question: q0", "Question: q1", "Question: q2"]
     assert server.stats().requests == 3  # the second run was answered from the store
@@ -184,7 +184,7 @@ def test_model_config_errors_name_the_model_and_field() -> None:
 
     assert "openai models need 'baseUrl'" in refused({"name": "m", "provider": "openai"})
     assert "models[0].provider: Input should be 'builtin', 'openai' or 'anthropic'" in refused({"name": "m", "provider": "cohere"})
-    assert "headers.Authorization: put the key in an environment variable" in refused(
+    assert "headers.Authorization: keys never travel in a spec" in refused(
         {"name": "m", "provider": "openai", "baseUrl": "http://x/v1", "headers": {"Authorization": "Bearer sk"}}
     )
     assert "apiKeyEnv" in refused({"name": "m", "provider": "openai", "baseUrl": "http://x/v1", "apiKeyEnv": "sk-live key"})

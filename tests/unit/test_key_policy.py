@@ -48,7 +48,7 @@ def test_only_bound_variables_are_read_and_only_for_their_urls() -> None:
 def test_a_refused_key_is_never_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCH_MONGO_URL", "mongodb://admin:s3cret@db:27017/")
     pool = ModelPool(key_bindings=BINDINGS)
-    model = pool.get(_model(apiKeyEnv="BENCH_MONGO_URL", baseUrl="http://127.0.0.1:9/v1"))
+    model = pool.get(_model(apiKeyEnv="BENCH_MONGO_URL", baseUrl="http://127.0.0.1:9/v1"), tenant="default")
     assert isinstance(model, UnusableModel) and "s3cret" not in model.reason
 
 

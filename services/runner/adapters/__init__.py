@@ -13,14 +13,17 @@ from shared.spec import ModelConfig
 __all__ = ["Completion", "GenerationRequest", "ModelAdapter", "create_adapter"]
 
 
-def create_adapter(config: ModelConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> ModelAdapter:
-    """The adapter for `config`; ModelConfigError if it cannot be called (e.g. its key is unset).
-    `transport` carries the HTTP requests of remote models (the default connects anywhere)."""
+def create_adapter(
+    config: ModelConfig, *, api_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> ModelAdapter:
+    """The adapter for `config`, sending `api_key` (the caller decides where it comes from: an
+    environment variable, a tenant's credential) the way its provider wants it. `transport`
+    carries the HTTP requests of remote models (the default connects anywhere)."""
     match config.provider:
         case "builtin":
             return BuiltinModel(config.model_id)
         case "openai":
-            return OpenAIModel(config, transport=transport)
+            return OpenAIModel(config, api_key=api_key, transport=transport)
         case "anthropic":
-            return AnthropicModel(config, transport=transport)
+            return AnthropicModel(config, api_key=api_key, transport=transport)
     raise AssertionError(f"no adapter for provider {config.provider!r}")  # the spec's Literal forbids this

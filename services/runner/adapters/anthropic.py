@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from services.runner.adapters.base import Completion, GenerationRequest
-from services.runner.adapters.http import api_key, dig, new_client, post_json, token_count
+from services.runner.adapters.http import dig, new_client, post_json, token_count
 from shared.errors import ModelResponseInvalid
 from shared.spec import ModelConfig
 
@@ -17,9 +17,12 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 
 class AnthropicModel:
-    def __init__(self, config: ModelConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        key = api_key(config)
-        headers = {"anthropic-version": ANTHROPIC_VERSION, **({"x-api-key": key} if key else {})}
+    """`api_key` goes as `x-api-key` (none: no such header)."""
+
+    def __init__(
+        self, config: ModelConfig, *, api_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        headers = {"anthropic-version": ANTHROPIC_VERSION, **({"x-api-key": api_key} if api_key else {})}
         self._config = config
         self._client = new_client(config, headers, transport=transport)
 

@@ -12,17 +12,20 @@ from typing import Any
 import httpx
 
 from services.runner.adapters.base import Completion, GenerationRequest
-from services.runner.adapters.http import api_key, dig, new_client, post_json, token_count
+from services.runner.adapters.http import dig, new_client, post_json, token_count
 from shared.spec import ModelConfig
 
 __all__ = ["OpenAIModel"]
 
 
 class OpenAIModel:
-    def __init__(self, config: ModelConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        key = api_key(config)
+    """`api_key` goes as `Authorization: Bearer` (none: no such header)."""
+
+    def __init__(
+        self, config: ModelConfig, *, api_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self._config = config
-        self._client = new_client(config, {"authorization": f"Bearer {key}"} if key else {}, transport=transport)
+        self._client = new_client(config, {"authorization": f"Bearer {api_key}"} if api_key else {}, transport=transport)
 
     async def generate(self, request: GenerationRequest) -> Completion:
         params = request.params
