@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     comma-separated: `127.0.0.0/8,::1,vllm.models.svc.cluster.local`). Empty: public addresses only."""
     log_reminder_s: float = Field(default=60.0, gt=0, le=86_400)
     """During an outage a service logs it once, then a reminder at most this often, then the recovery."""
+
+    # --- provider credentials (README, "Provider credentials") ------------------------------------
+    credentials_key: SecretStr | None = None
+    """Fernet keys that encrypt the tenants' provider credentials at rest (BENCH_CREDENTIALS_KEY,
+    comma-separated: the first encrypts, every one decrypts, so a new key goes first and the old
+    one stays after it until every credential was re-encrypted). Gateways and runners need the
+    same list; unset: credentials can be neither stored nor used. Checked where it is used
+    (shared/credentials.py), so that no error message ever echoes it."""
 
     @field_validator("model_keys")
     @classmethod

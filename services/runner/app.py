@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
     state = MongoRunnerState(settings)  # rpm/tpm budgets and the cache, shared by every replica
     telemetry = RunnerTelemetry()
     handlers = RunnerHandlers(settings, ModelPool(
-        budget=state, cache=state, key_bindings=settings.model_keys, outbound=settings.outbound_policy
+        budget=state, cache=state, key_bindings=settings.model_keys, outbound=settings.outbound_policy, credentials=state
     ), telemetry)
     delivery = DeliveryTelemetry(telemetry.registry)
     subscribe(

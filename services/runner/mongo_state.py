@@ -1,5 +1,5 @@
-"""Runner state kept in MongoDB, shared by every runner replica: rate budgets and the
-response cache.
+"""Runner state kept in MongoDB, shared by every runner replica: rate budgets, the response
+cache, and the tenants' provider credentials (read only: admins store them at the gateway).
 
 Budgets: a window's allowance is a set of numbered slots, and taking one is inserting a document
 with the slot's `_id`. A unique `_id` insert is atomic on MongoDB and on FerretDB alike, unlike
@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.runner.adapters.base import Completion
 from services.runner.pacing import WindowPlan
+from shared.credentials import CredentialStore
 from shared.mongo import translated_errors
 from shared.settings import Settings
 
@@ -31,13 +32,14 @@ MAX_SLOTS = 200
 
 
 class MongoRunnerState:
-    """A RateBudget and a ResponseCache over one lazily opened client."""
+    """A RateBudget, a ResponseCache and a CredentialSource over one lazily opened client."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._clock = clock
         self._client: AsyncMongoClient | None = None
         self._next_slot: dict[str, int] = {}
+        self._credentials: CredentialStore | None = None
 
     def _collection(self, name: str = "rate_budgets"):  # noqa: ANN202
         if self._client is None:  # opened on first use, in the serving event loop
@@ -64,6 +66,12 @@ class MongoRunnerState:
                 {"$set": {"completion": asdict(completion)}},
                 upsert=True,
             )
+
+    async def resolve(self, tenant: str, name: str, base_url: str) -> str:
+        """The tenant's credential `name` for `base_url` (CredentialStore.resolve)."""
+        if self._credentials is None:
+            self._credentials = CredentialStore(self._collection().database, keys=self._settings.credentials_key)
+        return await self._credentials.resolve(tenant, name, base_url)
 
     async def take(self, key: str, plan: WindowPlan, amount: int) -> float:
         now = self._clock()
