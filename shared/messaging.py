@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from shared import topics as topic_names
 from shared.errors import BenchmarkError, BrokerUnavailable, MessageTooLarge
 from shared.events import DeadLetter, Event
+from shared.kafka_security import broker_security
 from shared.logs import OutageLog
 from shared.settings import Settings
 
@@ -118,6 +119,7 @@ def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         graceful_timeout=settings.shutdown_timeout_s,  # on SIGTERM, finish the messages in flight first
+        security=broker_security(settings),  # SASL / TLS from the settings (shared/kafka_security.py)
         logger=log,
     )
 

@@ -11,12 +11,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from shared.health import Check, HealthMonitor
+from shared.kafka_security import client_options, connection_problem
 from shared.messaging import Topics
 from shared.settings import Settings
 
@@ -33,8 +34,15 @@ async def ensure_topics(settings: Settings) -> None:
     Done by every service at start-up: otherwise a producer that starts first could have the
     broker auto-create a topic with its default single partition.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="benchmarks-admin")
-    await admin.start()
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="benchmarks-admin", **client_options(settings)
+    )
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        # aiokafka says only "Unable to bootstrap"; one more connection says why (e.g. SASL authentication)
+        await admin.close()
+        raise KafkaConnectionError(f"unable to bootstrap; {await connection_problem(settings)}") from exc
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in Topics(settings).all() if t.name not in existing]

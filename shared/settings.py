@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -22,7 +22,9 @@ def default_store_path() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BENCH_", extra="ignore")
+    # hide_input_in_errors: a refused setting is named, never echoed (errors of a cross-field check
+    # would otherwise show every input, BENCH_KAFKA_SASL_PASSWORD and BENCH_MONGO_URL included)
+    model_config = SettingsConfigDict(env_prefix="BENCH_", extra="ignore", hide_input_in_errors=True)
 
     store_path: Path = Field(default_factory=default_store_path)
     """The embedded runtime's SQLite file (BENCH_STORE_PATH)."""
@@ -108,6 +110,57 @@ class Settings(BaseSettings):
     comma-separated: `127.0.0.0/8,::1,vllm.models.svc.cluster.local`). Empty: public addresses only."""
     log_reminder_s: float = Field(default=60.0, gt=0, le=86_400)
     """During an outage a service logs it once, then a reminder at most this often, then the recovery."""
+
+    # --- transport security (docs/deployment.md, "Transport security") ---------------------------
+    # MongoDB's TLS and credentials are options of BENCH_MONGO_URL itself
+    # (`mongodb://user:password@host/?tls=true&tlsCAFile=/path/ca.crt`), so they need no setting here.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How the services talk to Kafka (BENCH_KAFKA_SECURITY_PROTOCOL): SASL_SSL in production
+    (a user and password over TLS); SASL_PLAINTEXT sends them unencrypted (trusted networks only)."""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (BENCH_KAFKA_SASL_MECHANISM); with a SASL protocol only."""
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    """BENCH_KAFKA_SASL_PASSWORD: shown as ********** in every repr, log line and error."""
+    kafka_ssl_cafile: Path | None = None
+    """CA bundle (PEM) the brokers' certificates are checked against; unset: the system's CAs."""
+    kafka_ssl_certfile: Path | None = None
+    """Client certificate (PEM) for brokers that want mutual TLS; may hold the key as well."""
+    kafka_ssl_keyfile: Path | None = None
+    """The client certificate's private key (PEM), when not in BENCH_KAFKA_SSL_CERTFILE."""
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        sasl = {
+            "BENCH_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "BENCH_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "BENCH_KAFKA_SASL_PASSWORD": self.kafka_sasl_password and self.kafka_sasl_password.get_secret_value(),
+        }
+        files = {
+            "BENCH_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "BENCH_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "BENCH_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        if protocol.startswith("SASL_"):
+            missing = [name for name, value in sasl.items() if not value]
+            if missing:
+                raise ValueError(f"BENCH_KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}")
+        elif given := [name for name, value in sasl.items() if value]:
+            raise ValueError(
+                f"{', '.join(given)} set, but BENCH_KAFKA_SECURITY_PROTOCOL={protocol} sends no credentials:"
+                " use SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        if not protocol.endswith("SSL") and (given := [name for name, value in files.items() if value]):
+            raise ValueError(f"{', '.join(given)} set, but BENCH_KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS: use SSL or SASL_SSL")
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("BENCH_KAFKA_SSL_KEYFILE needs BENCH_KAFKA_SSL_CERTFILE (the certificate of that key)")
+        return self
 
     # --- provider credentials (README, "Provider credentials") ------------------------------------
     credentials_key: SecretStr | None = None
