@@ -17,6 +17,12 @@
 #   BENCH_SERVICES_TIMEOUT  seconds to wait for health (120)
 #   BENCH_KAFKA_JAVA_OPTS   JVM options for the broker (-Xms128m -Xmx512m)
 #   BENCH_PYTHON          interpreter for health probes (repo .venv if present, else python3)
+#   BENCH_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT with BENCH_KAFKA_SASL_MECHANISM (PLAIN,
+#     SCRAM-SHA-256 or SCRAM-SHA-512), BENCH_KAFKA_SASL_USERNAME and BENCH_KAFKA_SASL_PASSWORD:
+#     the services' own settings; the Kafka we start then has a SASL listener only, knowing that
+#     one user, and the health probe logs in as it. Unset (PLAINTEXT): a plaintext listener.
+#     The mode is fixed when the data is formatted: `down` before switching. With
+#     BENCH_KAFKA_BOOTSTRAP (an external broker) any protocol: the probe uses the same settings.
 # Messages go to stderr; only `env` / the end of `up` write to stdout.
 set -euo pipefail
 # No job control: background children then stay out of their own process group, so
@@ -39,6 +45,10 @@ EXT_KAFKA=${BENCH_KAFKA_BOOTSTRAP:-}
 EXT_MONGO=${BENCH_MONGO_URL:-}
 KAFKA_BOOTSTRAP=${EXT_KAFKA:-127.0.0.1:$KAFKA_PORT}
 MONGO_URL=${EXT_MONGO:-mongodb://127.0.0.1:$MONGO_PORT/}
+KAFKA_SECURITY=$(tr '[:lower:]' '[:upper:]' <<<"${BENCH_KAFKA_SECURITY_PROTOCOL:-PLAINTEXT}")
+SASL_MECHANISM=$(tr '[:lower:]' '[:upper:]' <<<"${BENCH_KAFKA_SASL_MECHANISM:-}")
+SASL_USER=${BENCH_KAFKA_SASL_USERNAME:-}
+SASL_PASSWORD=${BENCH_KAFKA_SASL_PASSWORD:-}
 
 if [[ -n ${BENCH_PYTHON:-} ]]; then PY=$BENCH_PYTHON
 elif [[ -x $ROOT/.venv/bin/python ]]; then PY=$ROOT/.venv/bin/python
@@ -87,6 +97,11 @@ mongo_healthy() {
 print_env() {
   echo "export BENCH_KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP"
   echo "export BENCH_MONGO_URL=$MONGO_URL"
+  if [[ $KAFKA_SECURITY != PLAINTEXT ]]; then # never the password: it stays where it was given
+    echo "export BENCH_KAFKA_SECURITY_PROTOCOL=$KAFKA_SECURITY"
+    [[ -z $SASL_MECHANISM ]] || echo "export BENCH_KAFKA_SASL_MECHANISM=$SASL_MECHANISM"
+    [[ -z $SASL_USER ]] || echo "export BENCH_KAFKA_SASL_USERNAME=$SASL_USER"
+  fi
 }
 
 # ---------------------------------------------------------------- install
@@ -130,23 +145,71 @@ port_free_or_die() { # $1 port, $2 what, $3 hint
   ! tcp_open 127.0.0.1 "$1" || die "port $1 ($2) is already in use by another process; $3"
 }
 
+# The listener's protocol (PLAINTEXT or SASL_PLAINTEXT) and, for SASL, its mechanism and user:
+# written next to the data when it is formatted (SCRAM users live in the metadata log).
+kafka_mode() {
+  if [[ $KAFKA_SECURITY == PLAINTEXT ]]; then echo PLAINTEXT; return; fi
+  echo "$KAFKA_SECURITY $SASL_MECHANISM $SASL_USER $(printf '%s' "$SASL_PASSWORD" | sha256sum | cut -c1-16)"
+}
+
+check_kafka_security() {
+  case $KAFKA_SECURITY in
+    PLAINTEXT) return 0 ;;
+    SASL_PLAINTEXT) ;;
+    *) die "BENCH_KAFKA_SECURITY_PROTOCOL=$KAFKA_SECURITY: the Kafka started here listens with PLAINTEXT or SASL_PLAINTEXT only (for TLS, point BENCH_KAFKA_BOOTSTRAP at a broker that has it)" ;;
+  esac
+  case $SASL_MECHANISM in
+    PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512) ;;
+    *) die "BENCH_KAFKA_SASL_MECHANISM='$SASL_MECHANISM': PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with SASL_PLAINTEXT" ;;
+  esac
+  # they go into server.properties (JAAS) and the SCRAM bootstrap record unquoted
+  local ok='^[A-Za-z0-9._+@-]+$'
+  [[ $SASL_USER =~ $ok ]] || die "BENCH_KAFKA_SASL_USERNAME: set it (letters, digits and ._+@- only, for the local broker)"
+  [[ $SASL_PASSWORD =~ $ok ]] || die "BENCH_KAFKA_SASL_PASSWORD: set it (letters, digits and ._+@- only, for the local broker)"
+}
+
+# server.properties lines for the client listener (named as its protocol) and inter-broker traffic.
+kafka_listener_config() {
+  if [[ $KAFKA_SECURITY == PLAINTEXT ]]; then
+    echo "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    return
+  fi
+  local module=org.apache.kafka.common.security.scram.ScramLoginModule users=""
+  if [[ $SASL_MECHANISM == PLAIN ]]; then
+    module=org.apache.kafka.common.security.plain.PlainLoginModule
+    users=" user_$SASL_USER=\"$SASL_PASSWORD\""
+  fi
+  local mechanism
+  mechanism=$(tr '[:upper:]' '[:lower:]' <<<"$SASL_MECHANISM")
+  echo "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+  echo "sasl.enabled.mechanisms=$SASL_MECHANISM"
+  echo "sasl.mechanism.inter.broker.protocol=$SASL_MECHANISM"
+  # the server side of the login, and the broker's own credentials for inter-broker requests
+  echo "listener.name.sasl_plaintext.$mechanism.sasl.jaas.config=$module required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\"$users;"
+}
+
 start_kafka() {
   check_java
+  check_kafka_security
   install_kafka
-  local d=$STATE/kafka
+  local d=$STATE/kafka listener=$KAFKA_SECURITY
   port_free_or_die "$KAFKA_PORT" kafka "set BENCH_KAFKA_PORT, or BENCH_KAFKA_BOOTSTRAP to use that server"
   port_free_or_die "$KAFKA_CTRL_PORT" "kafka controller" "set BENCH_KAFKA_CONTROLLER_PORT"
+  if [[ -f $d/data/meta.properties && $(cat "$d/mode" 2>/dev/null || echo PLAINTEXT) != "$(kafka_mode)" ]]; then
+    die "Kafka's data in $d was formatted for another BENCH_KAFKA_SECURITY_PROTOCOL / SASL user or password: run '$0 down' first"
+  fi
   mkdir -p "$d"
+  : >"$d/server.properties" && chmod 600 "$d/server.properties" # it may hold the SASL password
   cat >"$d/server.properties" <<EOF
 # generated by scripts/services.sh: single node, combined broker + KRaft controller
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CTRL_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CTRL_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listener://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CTRL_PORT
+advertised.listeners=$listener://127.0.0.1:$KAFKA_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=$listener
+$(kafka_listener_config)
 log.dirs=$d/data
 auto.create.topics.enable=true
 num.partitions=1
@@ -171,11 +234,14 @@ EOF
   if [[ ! -f $d/data/meta.properties ]]; then
     local cid
     cid=$("${tool[@]}" kafka.tools.StorageTool random-uuid) || die "kafka StorageTool random-uuid failed"
+    local scram=()
+    [[ $SASL_MECHANISM != SCRAM-* ]] || scram=(--add-scram "$SASL_MECHANISM=[name=$SASL_USER,password=$SASL_PASSWORD]")
     log "formatting Kafka storage (cluster id $cid)"
-    "${tool[@]}" kafka.tools.StorageTool format -t "$cid" -c "$d/server.properties" >&2 ||
+    "${tool[@]}" kafka.tools.StorageTool format -t "$cid" -c "$d/server.properties" "${scram[@]}" >&2 ||
       die "kafka StorageTool format failed"
+    kafka_mode >"$d/mode"
   fi
-  log "starting Kafka on 127.0.0.1:$KAFKA_PORT (log: $STATE/kafka.log)"
+  log "starting Kafka on 127.0.0.1:$KAFKA_PORT${SASL_MECHANISM:+ (SASL $SASL_MECHANISM)} (log: $STATE/kafka.log)"
   # setsid: own session, so a Ctrl-C in the calling terminal does not reach the server.
   # log4j2.shutdownHookEnabled=false: keep logging while Kafka's own shutdown hook runs.
   # 9>&-: do not inherit the lock fd (see lock()), or the server would hold the lock forever.
@@ -239,6 +305,8 @@ cmd_up() {
   if [[ -n $EXT_KAFKA ]]; then
     log "BENCH_KAFKA_BOOTSTRAP=$EXT_KAFKA given: not starting Kafka, only waiting for it"
   elif live_pid kafka >/dev/null; then
+    [[ $(cat "$STATE/kafka/mode" 2>/dev/null || echo PLAINTEXT) == "$(kafka_mode)" ]] ||
+      die "the Kafka running from $STATE has another BENCH_KAFKA_SECURITY_PROTOCOL / SASL user or password: run '$0 down' first"
     kown=yes; log "Kafka already running (pid $(live_pid kafka))"
   else
     kown=yes; start_kafka; started=1

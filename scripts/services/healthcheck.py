@@ -7,11 +7,17 @@
 Exit 0 when healthy, 1 otherwise (reason on stderr). Uses aiokafka / pymongo
 when the running interpreter has them; otherwise speaks just enough of the wire
 protocol with the standard library, so a bare python3 is enough.
+
+Kafka with SASL or TLS (BENCH_KAFKA_SECURITY_PROTOCOL and the other BENCH_KAFKA_SASL_* /
+BENCH_KAFKA_SSL_* settings in the environment) is probed with aiokafka and the services' own
+translation of those settings (shared/kafka_security.py), so the repo's .venv is needed then.
 """
+import os
 import socket
 import struct
 import sys
 import urllib.parse
+from pathlib import Path
 
 TIMEOUT = 5.0
 
@@ -55,10 +61,25 @@ def kafka_raw(host, port):
         raise RuntimeError(f"metadata lists {nbrokers} brokers")
 
 
+def _secured():
+    return os.environ.get("BENCH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper() != "PLAINTEXT"
+
+
+def _kafka_security():
+    """aiokafka's security arguments from the BENCH_KAFKA_* settings, as the services build them."""
+    if not _secured():
+        return {}
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo: shared/
+    from shared.kafka_security import client_options
+    from shared.settings import Settings
+
+    return client_options(Settings())
+
+
 async def _kafka_client(bootstrap):
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(TIMEOUT * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(TIMEOUT * 1000), **_kafka_security())
     await admin.start()
     try:
         info = await admin.describe_cluster()
@@ -72,6 +93,8 @@ def kafka(bootstrap):
     try:
         import aiokafka  # noqa: F401
     except ImportError:
+        if _secured():
+            raise RuntimeError("BENCH_KAFKA_SECURITY_PROTOCOL is not PLAINTEXT: the probe needs aiokafka (the repo's .venv)")
         errors = []
         for host, port in _hosts(bootstrap, 9092):
             try:
