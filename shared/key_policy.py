@@ -24,9 +24,12 @@ KeyBindings = Mapping[str, Sequence[str]]
 def url_under(url: str, prefix: str) -> bool:
     """Whether `url` is `prefix` or below it: same scheme, host and port, and a path under the
     prefix's path segment by segment (so `https://api.example.com.evil/` is not under
-    `https://api.example.com`, nor `/v10` under `/v1`)."""
-    target, allowed = urlsplit(url), urlsplit(prefix)
-    if (target.scheme.lower(), target.hostname, target.port) != (allowed.scheme.lower(), allowed.hostname, allowed.port):
+    `https://api.example.com`, nor `/v10` under `/v1`). A URL that does not parse is under nothing."""
+    try:
+        target, allowed = urlsplit(url), urlsplit(prefix)
+        if (target.scheme.lower(), target.hostname, target.port) != (allowed.scheme.lower(), allowed.hostname, allowed.port):
+            return False
+    except ValueError:  # a bad IPv6 literal or port
         return False
     if target.username or target.password:
         return False

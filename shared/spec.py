@@ -21,6 +21,7 @@ import json
 import string
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -195,6 +196,13 @@ class ModelConfig(SpecModel):
             raise ValueError(f"model {self.name!r}: {self.provider} models need 'baseUrl' (e.g. http://localhost:8000/v1)")
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"model {self.name!r}: 'baseUrl' must start with http:// or https://")
+        try:  # what every policy parses it with: a URL it cannot parse is refused here, not a 500 there
+            parts = urlsplit(self.base_url)
+            parts.port  # noqa: B018 - parsed on access
+        except ValueError as exc:
+            raise ValueError(f"model {self.name!r}: 'baseUrl' is not a valid URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError(f"model {self.name!r}: 'baseUrl' names no host")
         if self.api != "chat" and self.provider != "openai":
             raise ValueError(f"model {self.name!r}: 'api' applies to openai models only")
         secret = sorted(h for h in self.headers if h.lower() in _SECRET_HEADERS)
