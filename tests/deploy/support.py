@@ -209,7 +209,7 @@ def subscriptions(settings) -> list[Subscription]:
                 ))
 
         with mock.patch.object(module, "subscribe", record):
-            module.create_app(settings)
+            create_app(service, settings)
     assert found, "no subscriptions recorded: do services/*/app.py still call shared.messaging.subscribe?"
     return found
 
@@ -218,9 +218,17 @@ def app_module(service: str):
     return importlib.import_module(f"services.{service}.app")
 
 
+def create_app(service: str, settings):  # noqa: ANN201 - FastAPI or AsgiFastStream
+    """The service's app object, as `create_app(settings)` builds it in the pod; except that the
+    broker's Kafka TLS files (BENCH_KAFKA_SSL_*) exist only there, so it is built without them
+    (what the checks read, routes and subscriptions, does not depend on them)."""
+    with mock.patch("shared.messaging.broker_security", return_value=None):
+        return app_module(service).create_app(settings)
+
+
 def serves(service: str, settings, path: str) -> bool:
     """Whether the service's app answers GET `path` (asked of its own router, not restated)."""
-    app = app_module(service).create_app(settings)
+    app = create_app(service, settings)
     if hasattr(app, "router"):  # FastAPI (the gateway): let Starlette's routing decide
         from starlette.routing import Match
 

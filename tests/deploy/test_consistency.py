@@ -64,7 +64,8 @@ def _env_names(container: dict) -> set[str]:
 
 
 def _effective_settings(objects, deployment: dict):
-    """Settings the container would build: the ConfigMap it loads, then its literal env values."""
+    """Settings the container would build: the ConfigMap it loads, then its env values; a value
+    from a Secret (known only in the cluster) as a stand-in naming the Secret and key."""
     env = {}
     container = _container(deployment)
     for source in container.get("envFrom", []):
@@ -73,7 +74,12 @@ def _effective_settings(objects, deployment: dict):
             data = next(o for o in kind(objects, "ConfigMap") if o["metadata"]["name"] == ref["name"])["data"]
             env.update({k: v for k, v in data.items() if k.startswith("BENCH_")})
     env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    env.update({e["name"]: "secret-{name}-{key}".format(**_secret_ref(e)) for e in container.get("env", []) if _secret_ref(e)})
     return settings_from(env)
+
+
+def _secret_ref(env_entry: dict) -> dict | None:
+    return env_entry.get("valueFrom", {}).get("secretKeyRef")
 
 
 def _selects(selector: dict, labels: dict) -> bool:
@@ -143,6 +149,61 @@ def test_secrets_hold_the_mongo_url_only_where_it_is_used(app_target: str) -> No
             assert "BENCH_MONGO_URL" not in refs
         else:
             assert refs.get("BENCH_MONGO_URL", {}).get("key") == "BENCH_MONGO_URL", f"{component}: BENCH_MONGO_URL not from a Secret"
+
+
+SECRET_SETTINGS = ("BENCH_MONGO_URL", "BENCH_KAFKA_SASL_PASSWORD", "BENCH_CREDENTIALS_KEY")
+
+
+def test_credentials_come_from_secrets_never_from_a_config_map(app_target: str) -> None:
+    """docs/deployment.md, "Transport security": passwords live in Secrets, whatever the overlay."""
+    objects = render(app_target)
+    for config_map in kind(objects, "ConfigMap"):
+        held = sorted(set(config_map.get("data", {})) & set(SECRET_SETTINGS))
+        assert not held, f"{ident(config_map)} holds {held}: they belong in a Secret"
+    for component, deployment in _deployments(objects).items():
+        container = _container(deployment)
+        literal = sorted(e["name"] for e in container.get("env", []) if e["name"] in SECRET_SETTINGS and "value" in e)
+        assert not literal, f"{ident(deployment)}: {literal} written into the manifest"
+        settings = _effective_settings(objects, deployment)
+        if settings.kafka_security_protocol.startswith("SASL_"):
+            refs = {e["name"]: _secret_ref(e) for e in container.get("env", []) if _secret_ref(e)}
+            assert "BENCH_KAFKA_SASL_PASSWORD" in refs, f"{component}: SASL on, but the password is not from a Secret"
+        mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+        for path in (settings.kafka_ssl_cafile, settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile):
+            assert path is None or any(str(path).startswith(m.rstrip("/") + "/") for m in mounts), (
+                f"{component}: {path} is on no mounted volume ({mounts})"
+            )
+
+
+def test_autoscalers_read_kafka_as_securely_as_the_services(app_target: str) -> None:
+    """KEDA's lag queries go to the same listener as the services: with SASL and TLS there too."""
+    objects = render(app_target)
+    settings = _app_settings(objects)
+    keda_sasl = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
+    authentications = {a["metadata"]["name"]: a for a in kind(objects, "TriggerAuthentication")}
+    for scaler in kind(objects, "ScaledObject"):
+        for trigger in scaler["spec"]["triggers"]:
+            meta = trigger["metadata"]
+            if settings.kafka_security_protocol.startswith("SASL_"):
+                assert meta.get("sasl") == keda_sasl[settings.kafka_sasl_mechanism], f"{ident(scaler)}: sasl {meta.get('sasl')}"
+                auth = authentications.get(trigger.get("authenticationRef", {}).get("name"))
+                assert auth, f"{ident(scaler)} has no TriggerAuthentication with the Kafka user"
+                assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} >= {"username", "password"}
+            assert meta.get("tls", "disable") == ("enable" if settings.kafka_security_protocol.endswith("SSL") else "disable")
+
+
+def test_the_prod_gateway_is_reached_over_https_only() -> None:
+    objects = render("overlays/prod")
+    (ingress,) = kind(objects, "Ingress")
+    gateway = next(s for s in kind(objects, "Service") if s["metadata"]["labels"][COMPONENT] == "gateway")
+    hosts = {host for entry in ingress["spec"]["tls"] for host in entry["hosts"]}
+    assert all(entry.get("secretName") for entry in ingress["spec"]["tls"]), "the TLS certificate comes from a Secret"
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"] in hosts, f"{rule['host']} would be served without TLS"
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == gateway["metadata"]["name"]
+            assert backend["port"].get("name") in {p["name"] for p in gateway["spec"]["ports"]}
 
 
 # ---------------------------------------------------------------- commands, ports, paths
