@@ -18,6 +18,7 @@ from shared.task_types import TaskTypeName
 __all__ = [
     "SCHEMA_VERSION",
     "DEFAULT_TENANT",
+    "TENANT_PATTERN",
     "Trigger",
     "ClientTrigger",
     "Event",
@@ -66,9 +67,14 @@ class WireModel(SpecModel):
         return self.model_dump_json(by_alias=True).encode()
 
 
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""A tenant's name: safe as a Kafka key prefix, a Prometheus label value and in a document id."""
+
+
 class Event(WireModel):
     schema_version: Literal[1] = SCHEMA_VERSION
-    tenant: str = DEFAULT_TENANT
+    tenant: str = Field(default=DEFAULT_TENANT, pattern=TENANT_PATTERN)
+    """Whose benchmark: from the submitter's API key, never from a request body."""
 
 
 class Sample(WireModel):

@@ -66,6 +66,11 @@ class Outgoing:
     key: str
     event: Event
 
+    @property
+    def wire_key(self) -> str:
+        """The Kafka key: scoped by the event's tenant (`acme/bm_...`), partitioned as the key says."""
+        return f"{self.event.tenant}/{self.key}"
+
 
 class Topics:
     """Topic names with the deployment's prefix, and how each is created."""
@@ -129,7 +134,7 @@ async def publish(broker: KafkaBroker, topics: Topics, outgoing: Outgoing, *, he
     if len(wire) > topics.max_message_bytes:
         raise MessageTooLarge(_too_large(outgoing, len(wire), topics.max_message_bytes))
     try:
-        await broker.publish(wire, topic=topics.name(outgoing.topic), key=outgoing.key.encode(), headers=headers)
+        await broker.publish(wire, topic=topics.name(outgoing.topic), key=outgoing.wire_key.encode(), headers=headers)
     except (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError) as exc:
         raise MessageTooLarge(f"{_too_large(outgoing, len(wire), topics.max_message_bytes)}: the broker refused it ({exc})") from exc
     except KafkaError as exc:
@@ -138,7 +143,7 @@ async def publish(broker: KafkaBroker, topics: Topics, outgoing: Outgoing, *, he
 
 def _too_large(outgoing: Outgoing, size: int, limit: int) -> str:
     return (
-        f"{type(outgoing.event).__name__} for {outgoing.topic} (key {outgoing.key[:200]!r}) is {size:,} bytes;"
+        f"{type(outgoing.event).__name__} for {outgoing.topic} (key {outgoing.wire_key[:200]!r}) is {size:,} bytes;"
         f" a message holds at most {limit:,} (BENCH_MAX_MESSAGE_BYTES)"
     )
 
@@ -278,7 +283,7 @@ def _benchmark_of(fields: dict, key: str | None, topic: str) -> str | None:
         return None
     found = fields.get("benchmarkId")
     if not isinstance(found, str) and key:
-        found = key.split(":", 1)[0]
+        found = key.rpartition("/")[2].split(":", 1)[0]  # tenant/benchmark[:shard]
     return found if isinstance(found, str) and _BENCHMARK_ID.fullmatch(found) else None
 
 

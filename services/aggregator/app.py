@@ -46,8 +46,8 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         store = await MongoStore.connect(settings)
         opened.append(store)
         handlers.attach(store)
-        # gauges show each suite's latest run: rebuilt from the store, so every replica agrees
-        telemetry.rebuild(await store.list_benchmarks(limit=REBUILD_FROM, where=BenchmarkFilter(status="completed")))
+        # gauges show each tenant's suites' latest runs: rebuilt from the store, so every replica agrees
+        telemetry.rebuild(await store.list_benchmarks(limit=REBUILD_FROM, where=BenchmarkFilter(status="completed"), every_tenant=True))
 
         async def publish_outgoing(outgoing: Outgoing) -> None:
             await publish(broker, names, outgoing)

@@ -31,65 +31,69 @@ class AggregatorHandlers:
         self._settings = settings
         self._open_store = store
         self._telemetry = telemetry or AggregatorTelemetry()
-        self._tally: OrderedDict[str, int] = OrderedDict()
+        self._tally: OrderedDict[tuple[str, str], int] = OrderedDict()
+        """(tenant, benchmark id) -> scores stored, as far as this replica knows."""
 
     def attach(self, store: TrackedStore) -> None:
         """Give the handlers their store, opened at start-up in the serving event loop."""
         self._open_store = store
 
-    @property
-    def _store(self) -> TrackedStore:
+    def _store(self, tenant: str) -> TrackedStore:
+        """The store bound to the event's tenant: every read and write stays within it."""
         if self._open_store is None:
             raise RuntimeError("the aggregator's store is not open yet")
-        return self._open_store
+        return self._open_store.for_tenant(tenant)
 
     async def on_benchmark_planned(self, plan: BenchmarkPlanned) -> list[Outgoing]:
-        await self._store.save_plan(plan)
+        store = self._store(plan.tenant)
+        await store.save_plan(plan)
         if plan.error is not None:
-            await self._store.fail(plan.benchmark_id, f"planning failed: {plan.error}")
+            await store.fail(plan.benchmark_id, f"planning failed: {plan.error}")
             self._telemetry.observe_failure(plan.tenant)
-        return await self._announce_if_done(plan.benchmark_id)
+        return await self._announce_if_done(store, plan.benchmark_id)
 
     async def on_sample_scores(self, scores: SampleScores) -> list[Outgoing]:
-        benchmark_id = scores.benchmark_id
+        store, benchmark_id = self._store(scores.tenant), scores.benchmark_id
+        tally = (scores.tenant, benchmark_id)
         try:
-            added = await self._store.save_scores(scores)
+            added = await store.save_scores(scores)
         except BaseException:
             # the insert may still be applied after we gave up on it: count in the store next time
-            self._tally.pop(benchmark_id, None)
+            self._tally.pop(tally, None)
             raise
-        if benchmark_id in self._tally and added == len(scores.scores):
-            self._tally[benchmark_id] += added
-            self._tally.move_to_end(benchmark_id)
+        if tally in self._tally and added == len(scores.scores):
+            self._tally[tally] += added
+            self._tally.move_to_end(tally)
         else:
             # new to this replica, or some samples were stored before (a redelivery, or an
             # insert that timed out here but was applied): the tally may be stale, so re-count
-            self._tally[benchmark_id] = await self._store.count_scores(benchmark_id)
-            self._tally.move_to_end(benchmark_id)
+            self._tally[tally] = await store.count_scores(benchmark_id)
+            self._tally.move_to_end(tally)
             if len(self._tally) > TALLY_SIZE:
                 self._tally.popitem(last=False)
         # what the reconciler reads to tell a moving benchmark from a stalled one, without counting
-        await self._store.note_progress(benchmark_id, scored=self._tally[benchmark_id], at=utc_now())
-        return await self._announce_if_done(benchmark_id, scored=self._tally[benchmark_id])
+        await store.note_progress(benchmark_id, scored=self._tally[tally], at=utc_now())
+        return await self._announce_if_done(store, benchmark_id, scored=self._tally[tally])
 
     async def on_dead_letter(self, letter: DeadLetter) -> list[Outgoing]:
         """A message of a benchmark could not be processed: fail that benchmark with the reason,
         so it never stays pending or running (DESIGN.md, "Trust boundaries")."""
         if letter.benchmark_id is None:
             return []
-        record = await self._store.get_benchmark(letter.benchmark_id)
+        store = self._store(letter.tenant)
+        record = await store.get_benchmark(letter.benchmark_id)
         if record is None or record.status in ("completed", "failed"):
             return []
         reason = f"dead-lettered by the {letter.service} from {letter.topic}: {letter.error}"
-        announcement = await fail_benchmark(self._store, letter.benchmark_id, reason)
+        announcement = await fail_benchmark(store, letter.benchmark_id, reason)
         self._telemetry.observe_failure(record.tenant)
         return [Outgoing(topics.BENCHMARKS_COMPLETED, letter.benchmark_id, announcement)] if announcement else []
 
-    async def _announce_if_done(self, benchmark_id: str, *, scored: int | None = None) -> list[Outgoing]:
+    async def _announce_if_done(self, store: TrackedStore, benchmark_id: str, *, scored: int | None = None) -> list[Outgoing]:
         # A redelivered message for a finished benchmark announces it again: at least once,
         # so a crash between storing the report and publishing it loses nothing.
         record = await complete_if_done(
-            self._store,
+            store,
             benchmark_id,
             scored=scored,
             on_completed=self._telemetry.observe_completion,

@@ -86,6 +86,10 @@ class MongoStore:
                 name="one_score_per_sample",
             )
 
+    def for_tenant(self, tenant: str) -> MongoStore:
+        """The same database, bound to another tenant (sharing this client: closing it closes ours)."""
+        return MongoStore(self._client, self._db.name, tenant=tenant)
+
     @property
     def database(self) -> AsyncDatabase:
         """The database, for stores of other collections sharing this client (suites, claims)."""
@@ -109,9 +113,12 @@ class MongoStore:
         """Fields of a benchmark document that whoever writes first creates."""
         return {"tenant": self._tenant, "benchmarkId": benchmark_id, "createdAt": created_at}
 
-    async def create_benchmark(self, request: BenchmarkRequested, *, digest: str | None = None) -> bool:
+    async def create_benchmark(
+        self, request: BenchmarkRequested, *, digest: str | None = None, evaluations: int | None = None
+    ) -> bool:
         """Also put the request in the outbox (`in_flight`, not queued) first, so a benchmark
-        recorded here is always published, by the caller or later by the reconciler."""
+        recorded here is always published, by the caller or later by the reconciler.
+        `evaluations` (model x sample, when known before planning) counts toward the tenant's quota."""
         with translated_errors():
             await _upsert(lambda: self._in_flight.update_one(
                 self._key(request.benchmark_id),
@@ -134,11 +141,25 @@ class MongoStore:
                         "updatedAt": request.requested_at,
                         "spec": request.spec.to_document(),
                         **({"requestDigest": digest} if digest else {}),
+                        **({"evaluations": evaluations} if evaluations is not None else {}),
                     }
                 },
                 upsert=True,
             ))
         return result.upserted_id is not None
+
+    async def count_in_flight(self) -> int:
+        """The tenant's benchmarks not finished yet (from the small `in_flight` collection)."""
+        with translated_errors():
+            return await self._in_flight.count_documents({"tenant": self._tenant})
+
+    async def evaluations_since(self, since: datetime) -> list[tuple[datetime, int]]:
+        """(created at, model x sample evaluations) of the tenant's benchmarks created since, oldest first."""
+        with translated_errors():
+            cursor = self._benchmarks.find(
+                {"tenant": self._tenant, "createdAt": {"$gte": since}}, {"_id": 0, "createdAt": 1, "evaluations": 1}
+            ).sort("createdAt", ASCENDING)
+            return [(_utc(d["createdAt"]), int(d.get("evaluations") or 0)) async for d in cursor]
 
     async def mark_queued(self, benchmark_id: str) -> None:
         """Kafka took the request: it leaves the outbox."""
@@ -146,12 +167,12 @@ class MongoStore:
             await self._in_flight.update_one(self._key(benchmark_id), {"$set": {"queued": True}})
 
     async def unfinished(self, *, limit: int) -> list[InFlight]:
-        """Benchmarks not finished yet (oldest first), from the small `in_flight` collection."""
+        """Benchmarks of every tenant not finished yet (oldest first), from the small `in_flight` collection."""
         with translated_errors(), pymongo.timeout(LONG_READ_S):
-            cursor = self._in_flight.find({"tenant": self._tenant}).sort("createdAt", ASCENDING).limit(limit)
+            cursor = self._in_flight.find({}).sort("createdAt", ASCENDING).limit(limit)
             return [
                 InFlight(
-                    benchmark_id=d["benchmarkId"], created_at=_utc(d["createdAt"]), request=d.get("request"),
+                    benchmark_id=d["benchmarkId"], tenant=d["tenant"], created_at=_utc(d["createdAt"]), request=d.get("request"),
                     queued=bool(d.get("queued", True)), scored=d.get("scored"),
                     progress_at=_utc(d["progressAt"]) if d.get("progressAt") else None, redrives=int(d.get("redrives", 0)),
                 )
@@ -203,6 +224,7 @@ class MongoStore:
                 {
                     "$set": {
                         "plan": plan.model_dump(mode="json", by_alias=True),
+                        "evaluations": plan.expected_samples,
                         "name": plan.name,
                         "suite": plan.suite,
                         "updatedAt": now,
@@ -277,9 +299,10 @@ class MongoStore:
         return _record(document) if document else None
 
     async def list_benchmarks(
-        self, *, limit: int = 20, offset: int = 0, where: BenchmarkFilter = BenchmarkFilter()
+        self, *, limit: int = 20, offset: int = 0, where: BenchmarkFilter = BenchmarkFilter(), every_tenant: bool = False
     ) -> list[BenchmarkRecord]:
-        query: dict[str, Any] = {"tenant": self._tenant}
+        """Newest first; `every_tenant` only for the aggregator's gauges at start-up, never for an API answer."""
+        query: dict[str, Any] = {} if every_tenant else {"tenant": self._tenant}
         for field, value in (
             ("suite", where.suite), ("trigger", where.trigger), ("status", where.status), ("spec.models.name", where.model)
         ):

@@ -87,7 +87,7 @@ class Reconciler:
         report = RoundReport()
         for entry in await self._store.unfinished(limit=ROUND_LIMIT):
             try:
-                await self._reconcile(entry, report)
+                await self._reconcile(self._store.for_tenant(entry.tenant), entry, report)
             except InfrastructureError:
                 raise
             except Exception:  # a bug must not stop every other benchmark's repair
@@ -98,38 +98,38 @@ class Reconciler:
                 log.info("reconciler: %s %s", what, ", ".join(ids))
         return report
 
-    async def _reconcile(self, entry: InFlight, report: RoundReport) -> None:
+    async def _reconcile(self, store: TrackedStore, entry: InFlight, report: RoundReport) -> None:
         now = self._clock()
         benchmark_id = entry.benchmark_id
-        record = await self._store.get_benchmark(benchmark_id)
+        record = await store.get_benchmark(benchmark_id)
         if record is None and entry.request is not None:
             # the outbox entry was written, the benchmark's own document not (the gateway gave up)
-            await self._store.create_benchmark(BenchmarkRequested.model_validate_json(entry.request))
-            record = await self._store.get_benchmark(benchmark_id)
+            await store.create_benchmark(BenchmarkRequested.model_validate_json(entry.request))
+            record = await store.get_benchmark(benchmark_id)
         if record is None or record.status in ("completed", "failed"):
-            await self._store.forget_in_flight(benchmark_id)
+            await store.forget_in_flight(benchmark_id)
             return
         if not entry.queued:
             if (now - entry.created_at).total_seconds() >= self._settings.outbox_grace_s:
-                if await self._send(record, BenchmarkRequested.model_validate_json(entry.request or ""), report):
-                    await self._store.mark_queued(benchmark_id)
-                    await self._store.note_progress(benchmark_id, scored=0, at=now)
+                if await self._send(store, record, BenchmarkRequested.model_validate_json(entry.request or ""), report):
+                    await store.mark_queued(benchmark_id)
+                    await store.note_progress(benchmark_id, scored=0, at=now)
                     report.published.append(benchmark_id)
             return
 
         if entry.progress_at is None:  # first sight: the stall clock starts now
-            scored = await self._store.count_scores(benchmark_id)
-            await self._store.note_progress(benchmark_id, scored=scored, at=now)
+            scored = await store.count_scores(benchmark_id)
+            await store.note_progress(benchmark_id, scored=scored, at=now)
             entry = dataclasses.replace(entry, scored=scored, progress_at=now)
         elif (now - entry.progress_at).total_seconds() < 2 * self._settings.reconcile_interval_s and not self._all_scored(
             record, entry.scored
         ):
             return  # scores are arriving (the aggregator notes each shard): nothing to count
         else:  # idle, or the aggregator's tally says done: count in the store, which is never stale
-            scored = await self._store.count_scores(benchmark_id)
+            scored = await store.count_scores(benchmark_id)
         if self._all_scored(record, scored):
             finished = await complete_if_done(
-                self._store, benchmark_id, scored=scored, on_completed=self._on_completed,
+                store, benchmark_id, scored=scored, on_completed=self._on_completed,
                 bootstrap_seed=self._settings.bootstrap_seed, bootstrap_resamples=self._settings.bootstrap_resamples,
             )
             if finished is not None:
@@ -137,7 +137,7 @@ class Reconciler:
                 report.completed.append(benchmark_id)
                 return
         if entry.scored != scored:  # moved since the last note
-            await self._store.note_progress(benchmark_id, scored=scored, at=now)
+            await store.note_progress(benchmark_id, scored=scored, at=now)
             return
         idle_s = (now - entry.progress_at).total_seconds()
         if idle_s < self._settings.stall_timeout_s:
@@ -147,35 +147,35 @@ class Reconciler:
         if entry.redrives >= self._settings.max_redrives or entry.request is None:
             tries = f"after {entry.redrives} re-drives" if entry.request is not None else "and its request is not stored to re-drive it"
             await self._fail(
-                record,
+                store, record,
                 f"stalled: no new score for {idle_s:.0f}s {tries};"
                 f" {scored} of {expected if expected is not None else 'an unknown number of'} samples scored",
                 report,
             )
             return
-        shards = missing_shards(record.plan, await self._store.shard_counts(benchmark_id)) if record.plan else None
+        shards = missing_shards(record.plan, await store.shard_counts(benchmark_id)) if record.plan else None
         request = BenchmarkRequested.model_validate_json(entry.request).model_copy(
             update={"redrive": Redrive(attempt=entry.redrives + 1, shards=shards)}
         )
-        if await self._send(record, request, report):
-            await self._store.note_progress(benchmark_id, scored=scored, at=now, redrives=entry.redrives + 1)
+        if await self._send(store, record, request, report):
+            await store.note_progress(benchmark_id, scored=scored, at=now, redrives=entry.redrives + 1)
             report.redriven.append(benchmark_id)
 
     @staticmethod
     def _all_scored(record: BenchmarkRecord, scored: int | None) -> bool:
         return record.plan is not None and scored is not None and scored >= record.plan.expected_samples
 
-    async def _send(self, record: BenchmarkRecord, request: BenchmarkRequested, report: RoundReport) -> bool:
+    async def _send(self, store: TrackedStore, record: BenchmarkRecord, request: BenchmarkRequested, report: RoundReport) -> bool:
         """Publish `request`; False (and the benchmark failed) when it can never be published."""
         try:
             await self._publish(Outgoing(topics.BENCHMARKS_REQUESTED, request.benchmark_id, request))
         except MessageTooLarge as exc:  # say so instead of trying forever
-            await self._fail(record, f"could not be queued: {exc}", report)
+            await self._fail(store, record, f"could not be queued: {exc}", report)
             return False
         return True
 
-    async def _fail(self, record: BenchmarkRecord, reason: str, report: RoundReport) -> None:
-        announcement = await fail_benchmark(self._store, record.benchmark_id, reason)
+    async def _fail(self, store: TrackedStore, record: BenchmarkRecord, reason: str, report: RoundReport) -> None:
+        announcement = await fail_benchmark(store, record.benchmark_id, reason)
         if self._on_failed is not None:
             self._on_failed(record.tenant)
         if announcement is not None:

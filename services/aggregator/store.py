@@ -75,6 +75,7 @@ class InFlight:
     """A benchmark not finished yet, as the reconciler tracks it (services/aggregator/reconciler.py)."""
 
     benchmark_id: str
+    tenant: str
     created_at: datetime
     request: str | None
     """The BenchmarkRequested as first sent (JSON): published from the outbox, re-sent to re-drive."""
@@ -145,7 +146,13 @@ class TrackedStore(BenchmarkStore, Protocol):
     """A store that also keeps the unfinished benchmarks' outbox and progress (`in_flight`):
     the distributed store, for the aggregator's handlers and its reconciler."""
 
-    async def unfinished(self, *, limit: int) -> list[InFlight]: ...
+    def for_tenant(self, tenant: str) -> TrackedStore:
+        """The same store bound to another tenant (the aggregator serves every tenant's events)."""
+        ...
+
+    async def unfinished(self, *, limit: int) -> list[InFlight]:
+        """Unfinished benchmarks of every tenant, oldest first (the reconciler repairs them all)."""
+        ...
 
     async def mark_queued(self, benchmark_id: str) -> None: ...
 

@@ -34,13 +34,17 @@ def cache_key(digest: str, request: GenerationRequest) -> str:
 
 
 class CachedModel:
-    def __init__(self, adapter: ModelAdapter, cache: ResponseCache, config: ModelConfig) -> None:
+    """Responses stored per tenant: one tenant's runs never answer from another's calls (which
+    would tell it what the other asked, and spend the other's provider key)."""
+
+    def __init__(self, adapter: ModelAdapter, cache: ResponseCache, config: ModelConfig, *, tenant: str) -> None:
         self._adapter = adapter
         self._cache = cache
         self._digest = config_digest(config)
+        self._tenant = tenant
 
     async def generate(self, request: GenerationRequest) -> Completion:
-        key = cache_key(self._digest, request)
+        key = f"{self._tenant}|{cache_key(self._digest, request)}"
         if (stored := await self._cache.get_response(key)) is not None:
             return stored
         completion = await self._adapter.generate(request)  # errors are not cached

@@ -180,7 +180,7 @@ class ModelPool:
         if config.provider != "builtin":  # built-in models are in-process and instant: nothing to pace
             adapter = PacedModel(adapter, config.limits, budget_key=f"{tenant}|{config.budget_key}", budget=self._budget)
         if config.cache and self._cache is not None:
-            adapter = CachedModel(adapter, self._cache, config)
+            adapter = CachedModel(adapter, self._cache, config, tenant=tenant)
         return adapter
 
     async def close(self) -> None:
