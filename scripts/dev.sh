@@ -6,7 +6,9 @@
 #   scripts/dev.sh down     stop the services, then Kafka and FerretDB (their data is deleted)
 #   scripts/dev.sh status   what runs
 #
-# Then: .venv/bin/benchmarks submit examples/quickstart.yaml --wait
+# Then, with the admin key `up` prints (kept in $STATE/api-key, readable by you only):
+#   export BENCH_API_KEY=$(cat /tmp/benchmarks-services/dev/api-key)
+#   .venv/bin/benchmarks submit examples/quickstart.yaml --wait
 # Ports: gateway 8000, runner 8001, scorer 8002, aggregator 8003 (BENCH_<SERVICE>_PORT).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,8 +58,20 @@ cmd_up() {
     echo $! >"$STATE/$service.pid"
   done
   for service in "${SERVICES[@]}"; do wait_ready "$service"; done
-  log "gateway at http://127.0.0.1:$(port_of gateway) (API docs: /docs); try:"
+  dev_key
+  log "gateway at http://127.0.0.1:$(port_of gateway) (API docs: /docs); an admin key of tenant 'default' is in $STATE/api-key. Try:"
+  log "  export BENCH_API_KEY=\$(cat $STATE/api-key)"
   log "  .venv/bin/benchmarks submit examples/quickstart.yaml --wait"
+}
+
+dev_key() { # the newcomer's admin key: made once per database (down deletes both), never a default one
+  local url="http://127.0.0.1:$(port_of gateway)/v1/keys"
+  if [[ -s $STATE/api-key ]] && BENCH_API_KEY=$(cat "$STATE/api-key") .venv/bin/python -c \
+      "import httpx, os, sys; sys.exit(httpx.get('$url', headers={'Authorization': 'Bearer ' + os.environ['BENCH_API_KEY']}, timeout=10).status_code != 200)"; then
+    return 0
+  fi
+  (umask 077 && .venv/bin/benchmarks keys bootstrap --tenant default --name dev-admin 2>/dev/null >"$STATE/api-key")
+  log "created an admin key for tenant 'default' ($STATE/api-key)"
 }
 
 cmd_down() {
@@ -72,6 +86,7 @@ cmd_down() {
     fi
     rm -f "$STATE/$service.pid"
   done
+  rm -f "$STATE/api-key"  # its database goes with the data
   scripts/services.sh down
 }
 

@@ -10,6 +10,8 @@
                                                    run a stored suite; a CI gate
     benchmarks score --input PAIRS.JSONL [--metrics M,...]
                                                    score predictions produced elsewhere
+    benchmarks keys bootstrap|create|list|revoke  API keys of a gateway ($BENCH_API_KEY is sent)
+    benchmarks audit                               the tenant's audit trail (admins)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import typer
 from rich.console import Console
@@ -109,7 +111,7 @@ def run(
                     base_dir=spec_path.parent,
                     store=repository,
                     settings=settings,
-                    requested_by=_requester(),
+                    requested_by=os.environ.get("USER") or None,
                     cache=repository,
                     on_plan=lambda plan: progress.update(bar, total=plan.expected_samples),
                     on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
@@ -427,15 +429,103 @@ def suite_delete(name: Annotated[str, typer.Argument(metavar="NAME")], url: UrlO
     stdout.print(f"deleted suite {name!r}")
 
 
+keys_app = typer.Typer(help="API keys of a gateway: who may read, submit or administer, for which tenant.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+RoleChoice = _choices("RoleChoice", Literal["reader", "submitter", "admin"])  # services.gateway.api_keys.Role, unimported: a CLI start stays light
+
+
+@keys_app.command("bootstrap")
+def keys_bootstrap(
+    tenant: Annotated[str, typer.Option(help="The tenant the key administers.")] = "default",
+    name: Annotated[str, typer.Option(help="Who holds the key (recorded with everything it does).")] = "admin",
+) -> None:
+    """Create an admin key directly in the database ($BENCH_MONGO_URL): the first key of a fresh
+    install, or of a new tenant. Only whoever can reach the database can do this; the key is
+    printed once and stored only as a hash."""
+    from services.aggregator.mongo_store import MongoStore
+    from services.gateway.api_keys import KeyStore
+    from services.gateway.audit import AuditLog
+    from shared.events import utc_now
+
+    async def create() -> str:
+        store = await MongoStore.connect(Settings())
+        try:
+            keys, audit = KeyStore(store.database), AuditLog(store.database)
+            await keys.ensure_indexes()
+            record, secret = await keys.create(tenant=tenant, role="admin", name=name, created_by="operator (database)", now=utc_now())
+            await audit.record(tenant, actor="operator (database)", action="key.create", target=record.key_id,
+                               at=record.created_at, detail={"name": name, "role": "admin"})
+            return secret
+        finally:
+            await store.close()
+
+    secret = asyncio.run(create())
+    stderr.print(f"admin key for tenant {tenant!r} (shown once; export it as BENCH_API_KEY):")
+    stdout.print(secret)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Who or what will hold it (e.g. ci-deploys).")],
+    role: Annotated[RoleChoice, typer.Option(help="reader: read; submitter: also run; admin: also manage.")] = RoleChoice.reader,
+    url: UrlOption = None,
+) -> None:
+    """Create a key of your own tenant (needs an admin key in $BENCH_API_KEY); printed once."""
+    created = _call_gateway(url, "POST", "/v1/keys", json={"name": name, "role": role.value}).json()
+    stderr.print(f"{created['role']} key {created['keyId']} for {created['name']!r} of tenant {created['tenant']!r} (shown once):")
+    stdout.print(created["key"])
+
+
+@keys_app.command("list")
+def keys_list(url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Your tenant's keys (never their secrets)."""
+    items = _call_gateway(url, "GET", "/v1/keys").json()["items"]
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("key id", "name", "role", "created", "created by", "revoked")
+    for item in items:
+        table.add_row(item["keyId"], item["name"], item["role"], item["createdAt"], item["createdBy"], item.get("revokedAt") or "-")
+    stdout.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(metavar="KEY_ID")], url: UrlOption = None) -> None:
+    """Revoke a key at once."""
+    _call_gateway(url, "DELETE", f"/v1/keys/{key_id}")
+    stdout.print(f"revoked {key_id}")
+
+
+@app.command()
+def audit(
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    action: Annotated[str | None, typer.Option(help="Only this action (e.g. suite.delete).")] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who changed what in your tenant, newest first (needs an admin key)."""
+    params = {"limit": limit, **({"action": action} if action else {})}
+    items = _call_gateway(url, "GET", "/v1/audit", params=params).json()["items"]
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("at", "actor", "action", "target", "detail")
+    for item in items:
+        table.add_row(item["at"], item["actor"], item["action"], item["target"], json.dumps(item.get("detail") or {}))
+    stdout.print(table)
+
+
 @contextmanager
 def _gateway(url: str | None) -> Iterator[Any]:
-    """An HTTP client for the gateway (`url`, else $BENCH_GATEWAY_URL); an unreachable gateway
-    ends the command (exit 2)."""
+    """An HTTP client for the gateway (`url`, else $BENCH_GATEWAY_URL) that sends $BENCH_API_KEY;
+    an unreachable gateway ends the command (exit 2)."""
     import httpx
 
-    gateway_url = (url or Settings().gateway_url).rstrip("/")
+    settings = Settings()
+    gateway_url = (url or settings.gateway_url).rstrip("/")
+    headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
     try:
-        with httpx.Client(base_url=gateway_url, timeout=60.0) as client:
+        with httpx.Client(base_url=gateway_url, timeout=60.0, headers=headers) as client:
             yield client
     except httpx.TransportError as exc:
         raise _fail(f"cannot reach the gateway at {gateway_url}: {exc} (start one with scripts/dev.sh up)") from None
@@ -449,6 +539,8 @@ def _call_gateway(url: str | None, method: str, path: str, **kwargs: Any) -> Any
 
 def _accepted(response: Any, what: str) -> Any:
     """`response`, unless the gateway refused: then its reason ends the command (exit 2)."""
+    if response.status_code == 401:
+        raise _fail(f"{what}: HTTP 401: {_reason(response)} (set BENCH_API_KEY to a key from `benchmarks keys create`)")
     if response.status_code >= 400:
         raise _fail(f"{what}: HTTP {response.status_code}: {_reason(response)}")
     return response
@@ -508,8 +600,7 @@ def submit(
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="With --wait: exit 3 when the run regressed against the suite's baseline.")] = FailOn.never,
     require_baseline: Annotated[bool, typer.Option("--require-baseline", help="With --wait: exit 4 when the suite has no baseline to compare with.")] = False,
     trigger: Annotated[SubmitTrigger | None, typer.Option(help="Recorded trigger \\[default: ci when $CI is set, else api].")] = None,
-    requested_by: Annotated[str | None, typer.Option(help="Recorded requester \\[default: from the CI environment or $USER].")] = None,
-    reason: Annotated[str | None, typer.Option(help="With --suite: why, in words (e.g. the commit under test).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, in words (e.g. the commit under test) \\[default: from the CI environment or $USER].")] = None,
     url: UrlOption = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the report.")] = 3600.0,
     as_json: JsonOption = False,
@@ -519,17 +610,16 @@ def submit(
     3 regressed (--fail-on regressed), 4 no baseline (--require-baseline)."""
     if (spec_path is None) == (suite is None):
         raise _fail("give a spec file or --suite NAME (one of them)")
-    if suite is None and (model or model_config or endpoint or reason):
-        raise _fail("--model, --model-config, --endpoint and --reason go with --suite")
+    if suite is None and (model or model_config or endpoint):
+        raise _fail("--model, --model-config and --endpoint go with --suite")
     if not wait and (fail_on is not FailOn.never or require_baseline):
         raise _fail("--fail-on and --require-baseline judge the finished run: add --wait")
-    params = {
-        "trigger": (trigger or (SubmitTrigger.ci if _in_ci() else SubmitTrigger.api)).value,
-        "requestedBy": requested_by or _requester(),
-    }
+    # who asks is the API key's name, recorded by the gateway; the reason is the client's own words
+    params = {"trigger": (trigger or (SubmitTrigger.ci if _in_ci() else SubmitTrigger.api)).value, "reason": reason or _context()}
+    params = {k: v for k, v in params.items() if v is not None}
     if suite is not None:
         path = f"/v1/suites/{suite}/runs"
-        body = {**params, "models": model or None, "modelConfigs": [_model_config(p) for p in model_config or []], "endpoint": endpoint, "reason": reason}
+        body = {**params, "models": model or None, "modelConfigs": [_model_config(p) for p in model_config or []], "endpoint": endpoint}
         name, query = suite, None
     else:
         spec = load_spec(spec_path)
@@ -582,12 +672,12 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 
-def _requester() -> str | None:
-    """Who asks: the CI job (GitHub Actions' variables) or the local user."""
+def _context() -> str | None:
+    """Where the run comes from: the CI job (GitHub Actions' variables) or the local user."""
     repository, sha, actor = (os.environ.get(name) for name in ("GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_ACTOR"))
     if repository:
-        return f"{actor or 'github-actions'} via {repository}" + (f"@{sha[:12]}" if sha else "")
-    return os.environ.get("USER") or None
+        return f"run by {actor or 'github-actions'} via {repository}" + (f"@{sha[:12]}" if sha else "")
+    return f"run by {os.environ['USER']} with the benchmarks CLI" if os.environ.get("USER") else None
 
 
 def _wait_for_report(client, benchmark_id: str, name: str, timeout: float) -> dict[str, Any]:  # noqa: ANN001

@@ -12,6 +12,7 @@
     │   ├── ModelRequestRejected 4xx other than 429: retrying is futile (permanent)
     │   └── ModelResponseInvalid a 200 without an answer (no choices, wrong shape) (permanent)
     ├── MessageTooLarge         an event over the broker's message limit (permanent)
+    ├── OverQuota               a tenant asked for more than its quota (429; later, maybe)
     └── InfrastructureError     our own servers are unreachable         (retryable)
         ├── StoreUnavailable    MongoDB did not answer
         └── BrokerUnavailable   Kafka did not take a message
@@ -35,6 +36,7 @@ __all__ = [
     "ModelResponseInvalid",
     "ModelConfigError",
     "MessageTooLarge",
+    "OverQuota",
     "InfrastructureError",
     "StoreUnavailable",
     "BrokerUnavailable",
@@ -91,6 +93,17 @@ class ModelResponseInvalid(ModelError):
 
 class MessageTooLarge(BenchmarkError):
     """An event larger than any message the broker takes: publishing it again can never work."""
+
+
+class OverQuota(BenchmarkError):
+    """A tenant asked for more of the shared service than its quota (BENCH_QUOTAS) allows."""
+
+    def __init__(self, quota: str, message: str, retry_after_s: int | None) -> None:
+        super().__init__(f"over the quota {quota}: {message}")
+        self.quota = quota
+        """The quota's name as BENCH_QUOTAS spells it (benchmarksInFlight, evaluationsPerDay, largestBenchmark)."""
+        self.retry_after_s = retry_after_s
+        """When a retry may succeed; None when it never will (the benchmark itself is too large)."""
 
 
 class InfrastructureError(BenchmarkError):

@@ -6,19 +6,40 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from shared.outbound import OutboundPolicy
 
-__all__ = ["Settings", "default_store_path"]
+__all__ = ["Settings", "TenantQuota", "default_store_path"]
 
 
 def default_store_path() -> Path:
     """`$XDG_DATA_HOME/benchmarks/benchmarks.sqlite3`, i.e. ~/.local/share/... by default."""
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home) / "benchmarks" / "benchmarks.sqlite3"
+
+
+class TenantQuota(BaseModel):
+    """What one tenant may ask of a shared service; over a quota the gateway answers 429."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    benchmarks_in_flight: int | None = Field(default=None, ge=0)
+    """Benchmarks pending or running at once (default 20)."""
+    evaluations_per_day: int | None = Field(default=None, ge=0)
+    """Model x sample evaluations asked for in any 24 hours (default 200,000)."""
+    largest_benchmark: int | None = Field(default=None, ge=0)
+    """Model x sample evaluations of one benchmark (default: the server's BENCH_MAX_SAMPLES)."""
+
+    def over(self, other: TenantQuota) -> TenantQuota:
+        """This quota's fields, falling back to `other`'s where unset."""
+        return TenantQuota(**{**other.model_dump(exclude_none=True), **self.model_dump(exclude_none=True)})
+
+
+DEFAULT_QUOTA = TenantQuota(benchmarks_in_flight=20, evaluations_per_day=200_000)
 
 
 class Settings(BaseSettings):
@@ -28,7 +49,8 @@ class Settings(BaseSettings):
 
     store_path: Path = Field(default_factory=default_store_path)
     """The embedded runtime's SQLite file (BENCH_STORE_PATH)."""
-    tenant: str = Field(default="default", min_length=1)
+    tenant: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    """The embedded store's tenant, and the gateway's when auth is off (shared.events.TENANT_PATTERN)."""
     shard_size: int = Field(default=32, ge=1, le=1000)
     """Samples per work item: small enough to stay far below Kafka's 1 MB message limit."""
     concurrency: int = Field(default=8, ge=1, le=1024)
@@ -111,6 +133,16 @@ class Settings(BaseSettings):
     log_reminder_s: float = Field(default=60.0, gt=0, le=86_400)
     """During an outage a service logs it once, then a reminder at most this often, then the recovery."""
 
+    # --- a service many teams share (README, "API keys and tenants") -----------------------------
+    auth_enabled: bool = True
+    """Every /v1 route wants `Authorization: Bearer <API key>`; the key's tenant scopes all it
+    sees and does (BENCH_AUTH_ENABLED). Off only for a gateway nobody else can reach."""
+    api_key: SecretStr | None = None
+    """The key the CLI sends to a gateway (BENCH_API_KEY); never printed."""
+    quotas: dict[str, TenantQuota] = Field(default_factory=dict)
+    """Per-tenant quotas (BENCH_QUOTAS, JSON: {"*": {...}, "team-a": {"benchmarksInFlight": 50}}):
+    `*` is every tenant's default; a tenant's own entry overrides it field by field."""
+
     # --- transport security (docs/deployment.md, "Transport security") ---------------------------
     # MongoDB's TLS and credentials are options of BENCH_MONGO_URL itself
     # (`mongodb://user:password@host/?tls=true&tlsCAFile=/path/ca.crt`), so they need no setting here.
@@ -190,3 +222,8 @@ class Settings(BaseSettings):
         from shared.outbound import OutboundPolicy  # noqa: PLC0415 - aiohttp only where URLs are fetched, not for every CLI command
 
         return OutboundPolicy.parse(self.outbound_allow)
+
+    def quota_for(self, tenant: str) -> TenantQuota:
+        """The tenant's quota: its own entry over `*` over the defaults; every field set."""
+        quota = self.quotas.get(tenant, TenantQuota()).over(self.quotas.get("*", TenantQuota())).over(DEFAULT_QUOTA)
+        return quota.over(TenantQuota(largest_benchmark=self.max_samples))

@@ -13,14 +13,17 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.aggregator.mongo_store import MongoStore
+from services.gateway.api_keys import KeyStore
+from services.gateway.audit import AuditLog
 from services.gateway.body_limit import BodyLimit
 from services.gateway.dependencies import Gateway
 from services.gateway.deployments import handle_deployment
-from services.gateway.routes import benchmarks, deployments, health, suites
+from services.gateway.routes import audit, benchmarks, deployments, health, keys, suites
+from services.gateway.routes import credentials
 from services.gateway.scheduler import Scheduler
 from services.gateway.suite_store import SuiteStore
 from shared import topics
-from shared.errors import InfrastructureError, InvalidInput
+from shared.errors import InfrastructureError, InvalidInput, OverQuota
 from shared.events import DeploymentEvent
 from shared.messaging import DeliveryTelemetry, Outgoing, Topics, create_broker, subscribe
 from shared.service import ensure_topics
@@ -38,8 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     delivery = DeliveryTelemetry()  # what the deployments consumer dead-letters or skips
 
     async def on_deployment(event: DeploymentEvent) -> list[Outgoing]:
-        # the verdict follows on benchmarks.completed, from the aggregator
-        await handle_deployment(app.state.gateway, event)
+        # the verdict follows on benchmarks.completed, from the aggregator; whoever may publish on
+        # the deployments topic speaks for the event's tenant (Kafka ACLs are that authority)
+        await handle_deployment(app.state.gateway.for_tenant(event.tenant), event)
         return []
 
     subscribe(
@@ -54,8 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = await MongoStore.connect(settings)  # the client belongs to this event loop
         gateway = Gateway(
             settings=settings, store=store, suites=SuiteStore(store.database, tenant=store.tenant),
-            broker=broker, topics=names,
+            broker=broker, topics=names, keys=KeyStore(store.database), audit=AuditLog(store.database),
         )
+        await gateway.keys.ensure_indexes()
+        await gateway.audit.ensure_indexes()
         app.state.gateway = gateway
         await broker.start()  # after the gateway exists: the first deployment event may arrive at once
         app.state.health = health.monitor(gateway)  # /readyz answers from its background checks
@@ -85,6 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(benchmarks.router)
     app.include_router(suites.router)
     app.include_router(deployments.router)
+    app.include_router(keys.router)
+    app.include_router(audit.router)
+    app.include_router(credentials.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -104,6 +113,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the same shape as a validation error; a RequestProblem names its field
         detail = [{"loc": list(getattr(exc, "loc", ())), "msg": str(exc), "type": "refused"}]
         return JSONResponse({"detail": detail, "message": _one_line(detail)}, status_code=422)
+
+    @app.exception_handler(OverQuota)
+    async def over_quota(request: Request, exc: OverQuota) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+        return JSONResponse({"detail": str(exc), "quota": exc.quota}, status_code=429, headers=headers)
 
     @app.exception_handler(InfrastructureError)
     async def unavailable(request: Request, exc: InfrastructureError) -> JSONResponse:

@@ -1,20 +1,33 @@
-"""What route handlers need, as Annotated dependencies opened in the app's lifespan."""
+"""What route handlers need, as Annotated dependencies opened in the app's lifespan.
+
+Every /v1 route takes the gateway *as its caller*: `Reading`, `Submitting` or `Administering`
+authenticate the request's API key, check the key's role, and give the route a Gateway whose
+stores are bound to the key's tenant. A route cannot reach another tenant's data by mistake.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 
 from services.aggregator.mongo_store import MongoStore
+from services.gateway.api_keys import ApiKey, KeyStore, Role, may
+from services.gateway.audit import AuditLog
 from services.gateway.suite_store import SuiteStore
+from shared.events import utc_now
 from shared.health import HealthMonitor
 from shared.messaging import Topics
 from shared.settings import Settings
 
-__all__ = ["Gateway", "GatewayDep", "HealthDep", "IdempotencyKey"]
+__all__ = ["Gateway", "Reading", "Submitting", "Administering", "AUTH_RESPONSES", "HealthDep", "IdempotencyKey", "SERVICE"]
+
+SERVICE = "benchmarks-gateway"
+"""The actor of what the gateway does on its own (scheduled runs, deployment events from Kafka)."""
 
 
 @dataclass(slots=True)
@@ -24,17 +37,79 @@ class Gateway:
     suites: SuiteStore
     broker: KafkaBroker
     topics: Topics
+    keys: KeyStore
+    audit: AuditLog
+    caller: ApiKey | None = None
+    """The key this request came with; None for the gateway's own work."""
+
+    @property
+    def tenant(self) -> str:
+        return self.store.tenant
+
+    @property
+    def actor(self) -> str:
+        return self.caller.actor if self.caller else SERVICE
+
+    def for_tenant(self, tenant: str, caller: ApiKey | None = None) -> Gateway:
+        """The gateway with every store bound to `tenant` (sharing the same clients)."""
+        store = self.store.for_tenant(tenant)
+        return dataclasses.replace(self, store=store, suites=SuiteStore(store.database, tenant=tenant), caller=caller)
+
+    async def record(self, action: str, target: str, **detail: object) -> None:
+        """Add to the tenant's audit trail, as this request's key (or the gateway itself)."""
+        await self.audit.record(self.tenant, actor=self.actor, action=action, target=target, at=utc_now(), detail=detail)
 
 
-def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="apiKey",
+    description="An API key (`bk_...`): `benchmarks keys create`, or `benchmarks keys bootstrap` for the first one",
+)
+
+
+def _as(needed: Role):  # noqa: ANN202 - a dependency factory
+    async def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Gateway:
+        gateway: Gateway = request.app.state.gateway
+        if not gateway.settings.auth_enabled:
+            return gateway.for_tenant(gateway.settings.tenant)
+        if credentials is None:
+            _refuse(status.HTTP_401_UNAUTHORIZED, "missing API key: send the header 'Authorization: Bearer <key>'")
+        verdict = await gateway.keys.verify(credentials.credentials)
+        if verdict.key is None:
+            _refuse(status.HTTP_401_UNAUTHORIZED, verdict.refusal or "unknown API key")
+        if not may(verdict.key.role, needed):
+            _refuse(
+                status.HTTP_403_FORBIDDEN,
+                f"API key {verdict.key.key_id} has the role {verdict.key.role!r}; this needs {needed!r}",
+            )
+        return gateway.for_tenant(verdict.key.tenant, verdict.key)
+
+    return caller
+
+
+def _refuse(code: int, message: str) -> None:
+    headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
+    raise HTTPException(code, message, headers=headers)
+
+
+Reading = Annotated[Gateway, Depends(_as("reader"))]
+"""Any valid key: read the tenant's benchmarks, reports, suites and baselines."""
+Submitting = Annotated[Gateway, Depends(_as("submitter"))]
+"""Submit benchmarks, run suites, post deployments."""
+Administering = Annotated[Gateway, Depends(_as("admin"))]
+"""Change suites and baselines, manage keys and credentials, read the audit trail."""
+
+
+AUTH_RESPONSES: dict[int | str, dict] = {
+    401: {"description": "No API key, or an unknown or revoked one; `detail` says which"},
+    403: {"description": "The API key's role may not do this; `detail` names the role needed"},
+}
+"""Every /v1 router documents these."""
 
 
 def _health(request: Request) -> HealthMonitor:
     return request.app.state.health
 
 
-GatewayDep = Annotated[Gateway, Depends(_gateway)]
 HealthDep = Annotated[HealthMonitor, Depends(_health)]
 """The background health check /readyz answers from (started in the lifespan)."""
 

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.gateway.dependencies import Gateway
+from services.gateway.quotas import check_quota
 from services.gateway.validation import RequestProblem
 from shared import topics
 from shared.errors import BenchmarkError, BrokerUnavailable, InfrastructureError, MessageTooLarge
@@ -116,19 +117,24 @@ async def start_benchmark(
     deployment: DeploymentEvent | None = None,
     benchmark_id: str | None = None,
     idempotency_key: str | None = None,
+    evaluations: int | None = None,
 ) -> Started:
     """Record the benchmark as pending (with its request in the outbox) and publish the request.
 
     The store is the commit point: once the benchmark is recorded it runs, whether Kafka takes
     the request now or the reconciler publishes it from the outbox later, so Kafka being away
     never loses nor doubles it (`queued` says which). MongoDB being away raises StoreUnavailable
-    (503): nothing was promised. With an `idempotency_key`, a replay returns the first run."""
+    (503): nothing was promised. With an `idempotency_key`, a replay returns the first run.
+
+    A request made with an API key (`gateway.caller`) is held to its tenant's quotas first
+    (OverQuota, 429); `evaluations` (model x sample, when known) counts toward them. The
+    gateway's own runs (schedules, deployment events from Kafka) are counted, not refused."""
     if trigger in UNCACHED_TRIGGERS:
         spec = spec.model_copy(update={"models": [m.model_copy(update={"cache": False}) for m in spec.models]})
     if idempotency_key is not None:
-        benchmark_id = benchmark_id_for(gateway.settings.tenant, idempotency_key)
+        benchmark_id = benchmark_id_for(gateway.tenant, idempotency_key)
     request = BenchmarkRequested(
-        tenant=gateway.settings.tenant,
+        tenant=gateway.tenant,
         benchmark_id=benchmark_id or new_benchmark_id(),
         spec=spec,
         trigger=trigger,
@@ -144,7 +150,13 @@ async def start_benchmark(
             f" {gateway.settings.max_message_bytes:,}: give large datasets as a 'url'",
         )
     digest = request_digest(request)
-    if not await gateway.store.create_benchmark(request, digest=digest):
+    if gateway.caller is not None and (idempotency_key is None or await gateway.store.get_benchmark(request.benchmark_id) is None):
+        # a replay is never refused: its first submission is what counts
+        await check_quota(
+            gateway.store, gateway.settings.quota_for(gateway.tenant), evaluations=evaluations,
+            now=request.requested_at, busy_retry_s=gateway.settings.retry_after_s,
+        )
+    if not await gateway.store.create_benchmark(request, digest=digest, evaluations=evaluations):
         record = await gateway.store.get_benchmark(request.benchmark_id)
         if idempotency_key is not None and record is not None and record.request_digest not in (None, digest):
             raise RequestProblem(
@@ -176,7 +188,7 @@ async def start_once(
     recorded the claim is given back, so a retry can start it, and the error propagates. The id
     is the occurrence's own, so a record that was applied after all is found again, not doubled.
     `request` is start_benchmark's keywords."""
-    benchmark_id = benchmark_id_for(gateway.settings.tenant, f"occurrence\0{occurrence}")
+    benchmark_id = benchmark_id_for(gateway.tenant, f"occurrence\0{occurrence}")
     holder = await gateway.suites.claim(occurrence, benchmark_id, now or utc_now())
     if holder is not None:
         return holder, False

@@ -28,20 +28,26 @@ class Scheduler:
         self._clock = clock
 
     async def tick(self) -> list[str]:
-        """Start every run due now; return the benchmark ids this scheduler started."""
+        """Start every run due now, of every tenant; return the benchmark ids this scheduler started."""
         now = self._clock()
         started = []
-        for scheduled in await self._gateway.suites.scheduled():
+        for tenant in await self._gateway.suites.scheduled_tenants():
+            started += await self._tick(self._gateway.for_tenant(tenant), now)
+        return started
+
+    async def _tick(self, gateway: Gateway, now: datetime) -> list[str]:
+        started = []
+        for scheduled in await gateway.suites.scheduled():
             schedule = scheduled.schedule
             due = schedule.due_run(now, since=scheduled.since, last_due=scheduled.last_due_at)
             if due is None:
                 continue
-            record = await self._gateway.suites.get(scheduled.name)  # the spec, only when a run is due
+            record = await gateway.suites.get(scheduled.name)  # the spec, only when a run is due
             if record is None:
                 continue  # deleted since
             try:
                 benchmark_id, started_now = await start_once(
-                    self._gateway,
+                    gateway,
                     f"schedule:{record.suite.name}:{due.due_at.astimezone(UTC).isoformat()}",
                     record.suite.spec,
                     now=now,
@@ -54,9 +60,9 @@ class Scheduler:
                 continue
             # Recorded by whoever sees the occurrence due, not only by its starter: if the
             # starter's write failed, the next tick of any gateway repairs the record
-            await self._gateway.suites.record_scheduled_run(record.suite.name, due.due_at, benchmark_id)
+            await gateway.suites.record_scheduled_run(record.suite.name, due.due_at, benchmark_id)
             if started_now:
-                log.info("started %s: suite %r, %s", benchmark_id, record.suite.name, due.describe(schedule))
+                log.info("started %s: suite %r of tenant %r, %s", benchmark_id, record.suite.name, gateway.tenant, due.describe(schedule))
                 started.append(benchmark_id)
         return started
 

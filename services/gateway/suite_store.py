@@ -121,6 +121,12 @@ class SuiteStore:
                 async for document in cursor
             ]
 
+    async def scheduled_tenants(self) -> list[str]:
+        """Every tenant that has a scheduled suite (the scheduler serves them all)."""
+        with translated_errors():  # not distinct(): FerretDB refuses its maxTimeMS (which timeoutMS adds)
+            cursor = self._suites.find({"scheduleSince": {"$ne": None}}, {"_id": 0, "tenant": 1})
+            return sorted({document["tenant"] async for document in cursor})
+
     async def delete(self, name: str) -> bool:
         with translated_errors():
             return (await self._suites.delete_one({"_id": self._key(name)})).deleted_count == 1

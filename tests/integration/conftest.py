@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -25,7 +26,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from shared.events import Event
+from services.aggregator.mongo_store import MongoStore
+from services.gateway.api_keys import KeyStore, Role
+from shared.events import Event, utc_now
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -114,6 +117,26 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def create_api_key(settings: Settings, *, tenant: str = "default", role: Role = "admin", name: str = "test-admin") -> str:
+    """A key made as `benchmarks keys bootstrap` makes one, straight in the store (in a thread
+    with its own event loop: the caller may be running one)."""
+
+    async def create() -> str:
+        store = await MongoStore.connect(settings)
+        try:
+            _, secret = await KeyStore(store.database).create(tenant=tenant, role=role, name=name, created_by="test", now=utc_now())
+            return secret
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, create()).result(timeout=60)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -127,6 +150,12 @@ class RunningService:
     process: subprocess.Popen
     log_path: Path
     log_file: IO[bytes]
+    api_key: str | None = None
+    """A gateway's: an admin key of the default tenant, for the test's requests."""
+
+    def client(self, **options: object) -> httpx.Client:
+        """An HTTP client for this service that sends its API key."""
+        return httpx.Client(base_url=self.url, headers=bearer(self.api_key) if self.api_key else {}, **options)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -139,6 +168,18 @@ class Services:
     settings: Settings
     tmp_path: Path
     started: list[RunningService] = field(default_factory=list)
+    _api_key: str | None = None
+
+    @property
+    def api_key(self) -> str:
+        """An admin key of the default tenant in the test's database (made once, when first asked for)."""
+        if self._api_key is None:
+            self._api_key = create_api_key(self.settings)
+        return self._api_key
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The services' settings as BENCH_* variables, with the API key the CLI sends."""
+        return settings_env(self.settings, BENCH_API_KEY=self.api_key, **extra)
 
     def start(self, name: str, *, replica: int = 0, **env: str) -> RunningService:
         port = free_port()
@@ -151,7 +192,8 @@ class Services:
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        service = RunningService(name, f"http://127.0.0.1:{port}", process, log_path, log_file)
+        service = RunningService(name, f"http://127.0.0.1:{port}", process, log_path, log_file,
+                                 api_key=self.api_key if name == "gateway" else None)
         self.started.append(service)
         self._wait_ready(service)
         return service

@@ -49,7 +49,7 @@ from shared.events import (
 from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.fakes.model_server import FakeModelServer
-from tests.integration.conftest import RunningService, Services, free_port, isolated_settings, settings_env
+from tests.integration.conftest import RunningService, Services, bearer, free_port, isolated_settings, settings_env
 
 __all__ = [
     "AFTER_SAMPLES",
@@ -344,7 +344,8 @@ class Pipeline(Services):
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        service = RunningService(name, f"http://127.0.0.1:{port}", process, log_path, log_file)
+        service = RunningService(name, f"http://127.0.0.1:{port}", process, log_path, log_file,
+                                 api_key=self.api_key if name == "gateway" else None)
         self.started.append(service)
         self.current[name] = service
         return service
@@ -470,7 +471,7 @@ def qa_body(
 
 def submit(pipeline: Pipeline, body: dict[str, Any], *, key: str | None = None, timeout: float = HTTP_TIMEOUT_S) -> httpx.Response:
     """POST /v1/benchmarks; an AssertionError if the gateway does not answer within `timeout`."""
-    headers = {"Idempotency-Key": key} if key is not None else {}
+    headers = {**bearer(pipeline.api_key), **({"Idempotency-Key": key} if key is not None else {})}
     try:
         return httpx.post(f"{pipeline.gateway}/v1/benchmarks", json=body, headers=headers, timeout=timeout)
     except httpx.TimeoutException as exc:
@@ -486,7 +487,7 @@ def submit_ok(pipeline: Pipeline, body: dict[str, Any], *, key: str | None = Non
 def get_benchmark(pipeline: Pipeline, benchmark_id: str) -> dict[str, Any]:
     """GET /v1/benchmarks/{id}; on any HTTP trouble a dict saying what went wrong (for polling)."""
     try:
-        response = httpx.get(f"{pipeline.gateway}/v1/benchmarks/{benchmark_id}", timeout=5)
+        response = httpx.get(f"{pipeline.gateway}/v1/benchmarks/{benchmark_id}", headers=bearer(pipeline.api_key), timeout=5)
     except httpx.HTTPError as exc:
         return {"status": None, "error": repr(exc)}
     if response.status_code != 200:
@@ -542,7 +543,7 @@ def benchmarks(pipeline: Pipeline, status: str | None = None) -> list[dict[str, 
     if status is not None:
         params["status"] = status
     while True:
-        response = httpx.get(f"{pipeline.gateway}/v1/benchmarks", params=params, timeout=10)
+        response = httpx.get(f"{pipeline.gateway}/v1/benchmarks", params=params, headers=bearer(pipeline.api_key), timeout=10)
         assert response.status_code == 200, f"GET /v1/benchmarks {params}: {response.status_code} {response.text[:500]}"
         page = response.json()["items"]
         items += page

@@ -18,6 +18,8 @@ import pytest
 
 from services.aggregator.mongo_store import MongoStore
 from services.aggregator.store import BenchmarkFilter
+from services.gateway.api_keys import KeyStore
+from services.gateway.audit import AuditLog
 from services.gateway.dependencies import Gateway
 from services.gateway.scheduler import Scheduler
 from services.gateway.suite_store import SuiteStore
@@ -28,7 +30,7 @@ from shared.settings import Settings
 from shared.suites import Suite
 from tests.conftest import EXAMPLES
 from tests.fakes.model_server import FakeModelServer
-from tests.integration.conftest import Kafka, Services, settings_env
+from tests.integration.conftest import Kafka, Services
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +63,7 @@ async def test_two_schedulers_racing_on_the_database_start_each_run_once(setting
         broker = create_broker(settings, client_id="test-scheduler")
         await broker.start()
         gateways.append(Gateway(settings=settings, store=store, suites=SuiteStore(store.database, tenant=store.tenant),
-                                broker=broker, topics=Topics(settings)))
+                                broker=broker, topics=Topics(settings), keys=KeyStore(store.database), audit=AuditLog(store.database)))
     try:
         suite = Suite.model_validate({
             "name": "weekly", "spec": nightly_spec("http://127.0.0.1:9"),
@@ -121,7 +123,7 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
         services.start(name)
     gateway = services.start("gateway", BENCH_SCHEDULER_INTERVAL_S="0.5")
     with FakeModelServer() as production, FakeModelServer(reply_mode="fixed", fixed_reply="I do not know") as broken, \
-            httpx.Client(base_url=gateway.url, timeout=30) as api:
+            gateway.client(timeout=30) as api:
         # --- suites: CRUD and refusals
         spec = nightly_spec(production.url)
         assert api.post("/v1/suites", json={"name": "nightly", "spec": spec}).status_code == 201
@@ -134,7 +136,7 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
         assert api.post("/v1/suites/nope/runs", json={}).status_code == 404
         assert api.delete("/v1/suites/nope").status_code == 404
         assert [s["name"] for s in api.get("/v1/suites").json()["items"]] == ["nightly"]
-        cli = CLI(settings, gateway.url)
+        cli = CLI(services, gateway.url)
         example = cli.run("suite", "put", str(EXAMPLES / "suites" / "weekly.yaml"))
         assert example.returncode == 0 and example.stdout.startswith("created suite 'weekly'; next run 20"), example.stderr
         weekly = api.get("/v1/suites/weekly").json()
@@ -247,8 +249,8 @@ class DatasetServer:
 class CLI:
     """`benchmarks submit ...` as a CI job runs it."""
 
-    def __init__(self, settings: Settings, url: str) -> None:
-        self._env = settings_env(settings, BENCH_GATEWAY_URL=url, CI="true", GITHUB_REPOSITORY="acme/model", GITHUB_SHA="0123456789abcdef")
+    def __init__(self, services: Services, url: str) -> None:
+        self._env = services.env(BENCH_GATEWAY_URL=url, CI="true", GITHUB_REPOSITORY="acme/model", GITHUB_SHA="0123456789abcdef")
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.run("submit", *args, "--timeout", "120")

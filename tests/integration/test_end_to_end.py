@@ -59,7 +59,7 @@ async def test_quickstart_over_kafka_equals_the_embedded_run_and_two_runners_sha
     submitted = subprocess.run(
         [str(Path(sys.executable).parent / "benchmarks"), "submit", str(EXAMPLES / "quickstart.yaml"),
          "--wait", "--json", "--url", gateway.url, "--timeout", "120"],
-        env=settings_env(settings), capture_output=True, text=True, timeout=180, check=False,
+        env=services.env(), capture_output=True, text=True, timeout=180, check=False,
     )
     elapsed = time.monotonic() - started
     assert submitted.returncode == 0, submitted.stderr

@@ -92,7 +92,7 @@ def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services
     start_prometheus(aggregator.url.removeprefix("http://"))
 
     records = [{"id": f"q{i}", "question": f"city number {i}", "answers": [f"Question: city number {i}"]} for i in range(40)]
-    with FakeModelServer() as model, httpx.Client(base_url=gateway.url, timeout=30) as api:
+    with FakeModelServer() as model, gateway.client(timeout=30) as api:
         spec = {
             "name": "nightly qa", "suite": "nightly",
             "models": [{"name": "prod-llm", "provider": "openai", "baseUrl": f"{model.url}/v1"}],

@@ -9,14 +9,15 @@ from fastapi import APIRouter, HTTPException, Query, status
 from services.aggregator.baselines import compare
 from services.aggregator.completion import verdict_of
 from services.aggregator.store import BenchmarkFilter, BenchmarkRecord
-from services.gateway.dependencies import GatewayDep, IdempotencyKey
+from services.gateway.dependencies import AUTH_RESPONSES, IdempotencyKey, Reading, Submitting
+from services.gateway.routes.credentials import credential_store
 from services.gateway.runs import start_benchmark
 from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, Progress
-from services.gateway.validation import check_submission
+from services.gateway.validation import check_submission, evaluations_of
 from shared.events import ClientTrigger, Status, Trigger
 from shared.spec import BenchmarkSpec
 
-router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
+router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"], responses=AUTH_RESPONSES)
 
 
 @router.post(
@@ -25,27 +26,30 @@ router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
     responses={
         413: {"description": "The request body is larger than the server accepts"},
         422: {"description": "A field is missing, of the wrong type, or refused; `detail` says which and why"},
+        429: {"description": "Over one of the tenant's quotas (named in `quota`); retry after `Retry-After` seconds if given"},
         503: {"description": "MongoDB is away: nothing was stored; retry after `Retry-After` seconds with the same Idempotency-Key"},
     },
 )
 async def submit_benchmark(
     spec: BenchmarkSpec,
-    gateway: GatewayDep,
+    gateway: Submitting,
     idempotency_key: IdempotencyKey = None,
     trigger: Annotated[ClientTrigger, Query(description="`ci` for runs started by a CI pipeline")] = "api",
-    requested_by: Annotated[str | None, Query(alias="requestedBy", max_length=200, description="Who or what asks")] = None,
+    reason: Annotated[str | None, Query(max_length=500, description="Why, in the client's words (e.g. the commit under test); recorded as `triggerDetail`")] = None,
 ) -> BenchmarkAccepted:
     """Accept a benchmark spec (the same shape as a spec file) and start it. Accepted means
-    stored: it runs even if Kafka is away now (`queued: false`; it is published from the outbox)."""
-    await check_submission(spec, gateway.settings)
+    stored: it runs even if Kafka is away now (`queued: false`; it is published from the outbox).
+    `requestedBy` is the API key's name."""
+    datasets = await check_submission(spec, gateway.settings, tenant=gateway.tenant, credentials=credential_store(gateway))
     started = await start_benchmark(
-        gateway, spec, trigger=trigger, requested_by=requested_by, idempotency_key=idempotency_key
+        gateway, spec, trigger=trigger, requested_by=gateway.actor, trigger_detail=reason, idempotency_key=idempotency_key,
+        evaluations=evaluations_of(spec, datasets),
     )
     return BenchmarkAccepted.of(started)
 
 
 @router.get("/{benchmark_id}", responses={404: {"description": "No benchmark with this id"}})
-async def get_benchmark(benchmark_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def get_benchmark(benchmark_id: str, gateway: Reading) -> dict[str, Any]:
     """The report once completed; before that, the status and progress."""
     record = await gateway.store.get_benchmark(benchmark_id)
     if record is None:
@@ -69,7 +73,7 @@ async def get_benchmark(benchmark_id: str, gateway: GatewayDep) -> dict[str, Any
 )
 async def compare_benchmark(
     benchmark_id: str,
-    gateway: GatewayDep,
+    gateway: Reading,
     against: Annotated[str, Query(description="`baseline` (the suite's) or another benchmark id")] = "baseline",
     tolerance: Annotated[float | None, Query(ge=0, le=1e9, description="Overrides the spec's per-metric tolerances")] = None,
 ) -> dict[str, Any]:
@@ -81,7 +85,7 @@ async def compare_benchmark(
 
 @router.get("")
 async def list_benchmarks(
-    gateway: GatewayDep,
+    gateway: Reading,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     suite: Annotated[str | None, Query(description="Only this suite's runs")] = None,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 
 from services.gateway.deployments import handle_deployment
-from services.gateway.dependencies import GatewayDep
+from services.gateway.dependencies import AUTH_RESPONSES, Submitting
+from services.gateway.routes.credentials import credential_store
 from services.gateway.schemas import ApiModel
+from services.gateway.validation import RequestProblem
 from shared.events import DeploymentEvent
 
-router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
+router = APIRouter(prefix="/v1/deployments", tags=["deployments"], responses=AUTH_RESPONSES)
 
 
 class DeploymentAccepted(ApiModel):
@@ -25,12 +27,16 @@ class DeploymentAccepted(ApiModel):
     responses={
         200: {"description": "This model + version was seen before: the existing run", "model": DeploymentAccepted},
         422: {"description": "A field is missing or refused, the suite is unknown, or the model cannot be run"},
+        429: {"description": "Over one of the tenant's quotas (named in `quota`); retry after `Retry-After` seconds"},
     },
 )
-async def deployment(event: DeploymentEvent, gateway: GatewayDep, response: Response) -> DeploymentAccepted:
+async def deployment(event: DeploymentEvent, gateway: Submitting, response: Response) -> DeploymentAccepted:
     """Benchmark a deployed model version with its suite; the verdict against the suite's
-    baseline is published on `benchmarks.completed` and readable at `location`."""
-    run = await handle_deployment(gateway, event)
+    baseline is published on `benchmarks.completed` and readable at `location`. The tenant is
+    the API key's (a `tenant` field, if sent, must be the same)."""
+    if "tenant" in event.model_fields_set and event.tenant != gateway.tenant:
+        raise RequestProblem(("body", "tenant"), "the tenant comes from the API key; leave 'tenant' out")
+    run = await handle_deployment(gateway, event.model_copy(update={"tenant": gateway.tenant}), credentials=credential_store(gateway))
     if run.duplicate:
         response.status_code = status.HTTP_200_OK
     return DeploymentAccepted(benchmark_id=run.benchmark_id, duplicate=run.duplicate, location=f"/v1/benchmarks/{run.benchmark_id}")
