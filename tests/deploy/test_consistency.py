@@ -192,18 +192,51 @@ def test_autoscalers_read_kafka_as_securely_as_the_services(app_target: str) -> 
             assert meta.get("tls", "disable") == ("enable" if settings.kafka_security_protocol.endswith("SSL") else "disable")
 
 
+def _ingress_routes(path: dict, request: str) -> bool:
+    """Whether an Ingress path entry sends `request` on (Kubernetes' matching rules: Exact is
+    equality, Prefix compares whole `/`-separated elements; ImplementationSpecific is taken as the
+    widest reading, a plain string prefix)."""
+    declared, kind_ = path.get("path", "/"), path["pathType"]
+    if kind_ == "Exact":
+        return request == declared
+    if kind_ == "Prefix":
+        prefix = [e for e in declared.split("/") if e]
+        return [e for e in request.split("/") if e][: len(prefix)] == prefix
+    return request.startswith(declared)
+
+
 def test_the_prod_gateway_is_reached_over_https_only() -> None:
     objects = render("overlays/prod")
     (ingress,) = kind(objects, "Ingress")
     gateway = next(s for s in kind(objects, "Service") if s["metadata"]["labels"][COMPONENT] == "gateway")
     hosts = {host for entry in ingress["spec"]["tls"] for host in entry["hosts"]}
     assert all(entry.get("secretName") for entry in ingress["spec"]["tls"]), "the TLS certificate comes from a Secret"
+    assert "defaultBackend" not in ingress["spec"], "a default backend would route every path"
     for rule in ingress["spec"]["rules"]:
         assert rule["host"] in hosts, f"{rule['host']} would be served without TLS"
         for path in rule["http"]["paths"]:
             backend = path["backend"]["service"]
             assert backend["name"] == gateway["metadata"]["name"]
             assert backend["port"].get("name") in {p["name"] for p in gateway["spec"]["ports"]}
+
+
+def test_the_prod_ingress_routes_the_api_and_its_docs_but_not_metrics() -> None:
+    """Outsiders get the API and its documentation. /metrics is unauthenticated and names tenants
+    and suites (docs/security.md): Prometheus scrapes it inside the cluster, never through the
+    Ingress; the health endpoints are for the kubelet."""
+    objects = render("overlays/prod")
+    (ingress,) = kind(objects, "Ingress")
+    settings = _effective_settings(objects, _deployments(objects)["gateway"])
+    paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+
+    def routed(request: str) -> bool:
+        return any(_ingress_routes(path, request) for path in paths)
+
+    for request in ("/v1/benchmarks", "/v1/suites", "/docs", "/openapi.json"):
+        assert serves("gateway", settings, request), f"the gateway does not serve {request}"
+        assert routed(request), f"{ident(ingress)} does not route {request}"
+    for request in ("/metrics", "/metrics/", "/healthz", "/readyz", "/"):
+        assert not routed(request), f"{ident(ingress)} routes {request} to the outside world"
 
 
 # ---------------------------------------------------------------- commands, ports, paths
