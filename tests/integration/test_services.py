@@ -41,10 +41,10 @@ async def test_runner_plans_a_request_and_runs_its_shards(services: Services, ka
     assert planned["benchmarkId"] == "bm_runner" and planned["shards"] == 8  # 2 models x 2 tasks x (20 samples / 16 a shard -> 2 shards)
     assert [t["samples"] for t in planned["tasks"]] == [20, 20]
     work = await kafka.read(topics.BENCHMARKS_WORK, count=8)
-    assert len(work) == 8 and {w["_key"] for w in work} >= {"bm_runner:lead:text-summarization:0"}
+    assert len(work) == 8 and {w["_key"] for w in work} >= {"default/bm_runner:lead:text-summarization:0"}  # keys name the tenant
     outputs = await kafka.read(topics.BENCHMARKS_OUTPUTS, count=8)
     assert sum(len(o["outputs"]) for o in outputs) == 2 * 2 * 20
-    assert all(o["_key"] == f"{o['benchmarkId']}:{o['model']}:{o['task']}:{o['shard']}" for o in outputs)
+    assert all(o["_key"] == f"default/{o['benchmarkId']}:{o['model']}:{o['task']}:{o['shard']}" for o in outputs)
     metrics = httpx.get(f"{runner.url}/metrics").text
     assert 'benchmark_model_requests_total{model="lead",outcome="ok",tenant="default"} 40.0' in metrics
     assert 'benchmark_model_request_latency_seconds_count{model="extractive",tenant="default"} 40.0' in metrics
@@ -72,7 +72,7 @@ async def test_scorer_scores_outputs(services: Services, kafka: Kafka) -> None:
     services.start("scorer")
     await kafka.send(topics.BENCHMARKS_OUTPUTS, _outputs())
     [scores] = await kafka.read(topics.BENCHMARKS_SCORES, count=1)
-    assert scores["_key"] == "bm_scorer"
+    assert scores["_key"] == "default/bm_scorer"
     by_id = {s["sampleId"]: s for s in scores["scores"]}
     assert by_id["1"]["scores"] == {"exact-match": 100.0, "f1-score": 100.0}
     assert by_id["2"]["scores"] == {"exact-match": 0.0, "f1-score": 0.0} and by_id["2"]["error"]
@@ -88,7 +88,7 @@ async def test_malformed_and_unknown_version_events_go_to_the_dlq_and_the_consum
     await kafka.send(topics.BENCHMARKS_OUTPUTS, _outputs("bm_after"), key="good")
 
     letters = await kafka.read(topics.BENCHMARKS_DLQ, count=3)
-    by_key = {letter["_key"]: letter for letter in letters}
+    by_key = {letter["_key"].removeprefix("default/"): letter for letter in letters}  # a letter's key names its tenant
     assert set(by_key) == {"broken", "future", "partial"}
     assert by_key["broken"]["payload"] == "{not json" and by_key["broken"]["topic"] == "benchmarks.outputs"
     assert "invalid ModelOutputs" in by_key["broken"]["error"] and by_key["broken"]["service"] == "scorer"

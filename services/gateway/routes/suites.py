@@ -13,7 +13,7 @@ from services.gateway.dependencies import AUTH_RESPONSES, Administering, Gateway
 from services.gateway.routes.credentials import credential_store
 from services.gateway.runs import spec_for_run, start_benchmark
 from services.gateway.schemas import ApiModel, BenchmarkAccepted
-from services.gateway.validation import RequestProblem, check_submission, evaluations_of
+from services.gateway.validation import RequestProblem, check_model, check_submission, evaluations_of
 from shared.events import ClientTrigger, utc_now
 from shared.spec import ModelConfig
 from shared.suites import Suite
@@ -95,12 +95,18 @@ async def run_suite(
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no suite {name!r}")
     spec = spec_for_run(record.suite, models=request.models, model_configs=request.model_configs, endpoint=request.endpoint)
-    # checked again as a run: models or an endpoint may have been given, a dataset URL may have moved
-    datasets = await check_submission(spec, gateway.settings, tenant=gateway.tenant, credentials=credential_store(gateway))
+    credentials = credential_store(gateway)
+    evaluations = None  # the suite's size was checked when it was stored; the run counts toward quotas once planned
+    if len(spec.models) > len(record.suite.spec.models):  # models added: the size limit may now be passed
+        datasets = await check_submission(spec, gateway.settings, tenant=gateway.tenant, credentials=credentials)
+        evaluations = evaluations_of(spec, datasets)
+    else:  # models given or an endpoint: their keys and URLs go through the same policies
+        for index, model in enumerate(spec.models):
+            await check_model(model, gateway.settings, tenant=gateway.tenant, credentials=credentials, loc=("body", "models", index))
     started = await start_benchmark(
         gateway, spec, trigger=request.trigger, requested_by=gateway.actor,
         trigger_detail=request.reason or f"run of suite {name!r} requested over the API", idempotency_key=idempotency_key,
-        evaluations=evaluations_of(spec, datasets),
+        evaluations=evaluations,
     )
     return BenchmarkAccepted.of(started)
 
