@@ -164,6 +164,8 @@ async def _check_matrix(gateway_url: str, a: Tenant, b: Tenant, kafka: Kafka, se
     by_id = {m["benchmarkId"]: m for m in requested}
     assert by_id[base_a]["tenant"] == "team-a" and by_id[base_a]["_key"] == f"team-a/{base_a}"
     assert by_id[base_b]["tenant"] == "team-b"
+    secrets = [*a.keys.values(), *b.keys.values(), revoked]
+    assert not [s.name for s in services.started if any(secret in s.log() for secret in secrets)], "an API key in a log"
 
 
 async def test_audit_fields_come_from_the_key_and_changes_are_audited(services: Services) -> None:
