@@ -18,6 +18,8 @@ Field names are snake_case or camelCase alike; the wire form is camelCase.
 from __future__ import annotations
 
 import json
+import math
+import re
 import string
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -57,6 +59,54 @@ Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 """A name shown in reports and used as a key in stored documents: printable, 1-200 characters."""
 
 
+MAX_RECORD_DEPTH = 20
+"""How deeply a record's values may nest (MongoDB holds 100 levels in a whole document)."""
+
+
+def _unstorable(value: Any, where: str = "", depth: int = 0) -> str | None:
+    """Why `value`, decoded JSON, cannot travel in an event and be stored by MongoDB and FerretDB
+    as it is (a suite stores its inline records), naming where in it; None when it can."""
+    at = f"{where}: " if where else ""
+    if depth > MAX_RECORD_DEPTH:
+        return f"{at}nested deeper than {MAX_RECORD_DEPTH} levels"
+    if isinstance(value, str):
+        return None if _utf8(value) else f"{at}not UTF-8 text (a lone surrogate)"
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return None if -(2**63) <= value < 2**63 else f"{at}an integer beyond 64 bits, which the stores cannot hold"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{at}{value} is not a finite number"
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, list):
+                return f"{where}[{index}]: a list directly inside a list, which FerretDB cannot store"
+            if problem := _unstorable(item, f"{where}[{index}]", depth + 1):
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or key.startswith("$") or "." in key or "\x00" in key or not _utf8(key):
+                return f"{at}the name {key!r} cannot be stored (no leading '$', no '.', no NUL, UTF-8 text)"
+            step = (f".{key}" if where else key) if re.fullmatch(r"[\w-]+", key) else f"[{key!r}]"
+            if problem := _unstorable(item, where + step, depth + 1):
+                return problem
+        return None
+    return f"{at}{type(value).__name__} is not JSON"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#%&'*+^_`|~-]+")
+"""An HTTP field name (RFC 9110 token) without '$' and '.', which no store takes in a key."""
+
+
 class SpecModel(BaseModel):
     """Frozen, camelCase on the wire, and strict about unknown fields (typos fail loudly)."""
 
@@ -86,6 +136,16 @@ class DatasetRef(SpecModel):
             key = "url" if value.startswith(("http://", "https://")) else "path"
             return {key: value}
         return value
+
+    @field_validator("records")
+    @classmethod
+    def _storable_records(cls, records: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        # they travel in the benchmark's events and a suite stores them: a value neither holds would
+        # fail there (a 500, a dead letter), so it is refused here, naming the record and the column
+        for index, record in enumerate(records or ()):
+            if problem := _unstorable(record):
+                raise ValueError(f"record {index + 1}: {problem}")
+        return records
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> DatasetRef:
@@ -161,12 +221,23 @@ class ModelConfig(SpecModel):
     """The name of a provider credential an admin stored for the tenant (PUT /v1/credentials/NAME);
     the runner sends its secret only to a base URL the credential is bound to."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Extra HTTP headers sent with every request to the model (never a key: see `credential`)."""
     params: GenerationParams = Field(default_factory=GenerationParams)
     pricing: Pricing | None = None
     limits: Limits = Field(default_factory=Limits)
     cache: bool = False
     """Reuse stored responses to the same rendered prompt (for re-scoring); off by default, since
     a cache would hide drift."""
+
+    @field_validator("headers")
+    @classmethod
+    def _header_fields(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a header name: letters, digits and !#%&'*+^_`|~- only")
+            if any(ord(char) < 32 and char != "\t" or ord(char) == 127 for char in value):
+                raise ValueError(f"{name}: a header value may not contain control characters (such as a newline)")
+        return headers
 
     @model_validator(mode="before")
     @classmethod

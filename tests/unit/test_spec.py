@@ -103,3 +103,54 @@ def test_numbers_beyond_what_the_stores_hold_are_refused_naming_the_field() -> N
     for change, where in cases:
         with pytest.raises(SpecError, match=re.escape(where)):
             parse_spec({**base, **change})
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"a": 1}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [  # each answered 500 when a suite stored it (FerretDB, bson) or the request was queued (JSON)
+        ({"spans": [[0, 5]]}, "record 2: spans[0]: a list directly inside a list"),
+        ({"$where": 1}, "record 2: the name '$where' cannot be stored"),
+        ({"meta": {"a.b": 1}}, "record 2: meta: the name 'a.b' cannot be stored"),
+        ({"meta": [{"k\x00": 1}]}, "record 2: meta[0]: the name 'k\\x00' cannot be stored"),
+        ({"context": "\ud800"}, "record 2: context: not UTF-8 text (a lone surrogate)"),
+        ({"n": 10**30}, "record 2: n: an integer beyond 64 bits"),
+        ({"n": -(2**63) - 1}, "record 2: n: an integer beyond 64 bits"),
+        ({"x": float("nan")}, "record 2: x: nan is not a finite number"),
+        ({"deep": _nested(30)}, "record 2: deep.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a: nested deeper than 20 levels"),
+    ],
+)
+def test_inline_records_hold_only_what_events_and_stores_hold(column: dict[str, Any], expected: str) -> None:
+    records = [{"question": "q", "answers": ["a"]}, {"question": "q", "answers": ["a"], **column}]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(_spec(tasks=[{"name": "qa", "type": "qa", "dataset": {"records": records}}]))
+    assert f"tasks[0].dataset.records: {expected}" in str(caught.value)
+
+
+def test_inline_records_keep_any_storable_json() -> None:
+    record = {"question": "q", "answers": ["a"], "": None, "n": -(2**63), "x$": [{"b": [1.5, {"c": True}]}], "deep": _nested(18)}
+    spec = parse_spec(_spec(tasks=[{"name": "qa", "type": "qa", "dataset": {"records": [record]}}]))
+    assert spec.tasks[0].dataset.records == [record]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"$x": "1"}, "models[0].headers: '$x' is not a header name"),
+        ({"a.b": "1"}, "models[0].headers: 'a.b' is not a header name"),
+        ({"X Y": "1"}, "models[0].headers: 'X Y' is not a header name"),
+        ({"X-Tag": "a\r\nHost: elsewhere"}, "models[0].headers: X-Tag: a header value may not contain control characters"),
+    ],
+)
+def test_model_headers_are_http_fields_a_store_can_key(headers: dict[str, str], expected: str) -> None:
+    model = {"name": "m", "provider": "openai", "baseUrl": "https://api.example.org/v1", "headers": headers}
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        parse_spec(_spec(models=[model]))
+    ok = {**model, "headers": {"X-Request-Tag": "run 1\tof 2", "OpenAI-Organization": "org-1"}}
+    assert parse_spec(_spec(models=[ok])).models[0].headers == ok["headers"]
