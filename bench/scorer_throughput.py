@@ -30,8 +30,8 @@ from pathlib import Path
 
 from rouge_score.rouge_scorer import RougeScorer
 
-from services.scorer.metrics import rouge
-from services.scorer.metrics.registry import get_metric
+from shared.metrics import rouge
+from shared.metrics.registry import get_metric
 
 CORPUS = Path(__file__).resolve().parent.parent / "examples" / "data" / "summarization.jsonl"
 

@@ -39,7 +39,7 @@ from shared.settings import Settings
 from shared.spec import load_spec
 
 if TYPE_CHECKING:
-    from services.aggregator.sqlite_store import SqliteStore
+    from shared.results.sqlite_store import SqliteStore
 
 __all__ = ["app", "main"]
 
@@ -83,7 +83,7 @@ def _samples_progress() -> Progress:
 
 
 def _open_store(settings: Settings, store: Path | None) -> SqliteStore:
-    from services.aggregator.sqlite_store import SqliteStore  # keeps `benchmarks --help` quick
+    from shared.results.sqlite_store import SqliteStore  # keeps `benchmarks --help` quick
 
     return SqliteStore(store or settings.store_path, tenant=settings.tenant)
 
@@ -164,7 +164,7 @@ def list_benchmarks(
     as_json: JsonOption = False,
 ) -> None:
     """List stored benchmarks, newest first."""
-    from services.aggregator.store import BenchmarkFilter
+    from shared.results.store import BenchmarkFilter
 
     where = BenchmarkFilter(
         suite=suite, model=model, trigger=trigger.value if trigger else None, status=status.value if status else None
@@ -244,7 +244,7 @@ def _print_report(report: dict[str, Any]) -> None:
 def _format_metric(name: str, stats: dict[str, float] | None) -> str:
     if not stats or stats["value"] is None:
         return "-"
-    from services.scorer.metrics.registry import get_metric
+    from shared.metrics.registry import get_metric
 
     digits = 1 if get_metric(name).scale > 1 else 3
     return f"{stats['value']:.{digits}f} ({stats['ciLow']:.{digits}f}-{stats['ciHigh']:.{digits}f})"
@@ -262,7 +262,7 @@ def export(
     store: StoreOption = None,
 ) -> None:
     """Export a stored benchmark: the report, or with --samples its per-sample scores (for `benchmarks drift`)."""
-    from services.aggregator.sample_files import sample_lines
+    from shared.results.sample_files import sample_lines
 
     async def load(repository: Any) -> tuple[Any, list]:
         record = await repository.get_benchmark(benchmark_id)
@@ -291,8 +291,8 @@ def drift(
     as_json: JsonOption = False,
 ) -> None:
     """Paired test of two per-sample score files: delta, 95% CI, p-value and verdict per cell."""
-    from services.aggregator.comparison import decide_cells
-    from services.aggregator.sample_files import read_sample_file
+    from shared.results.comparison import decide_cells
+    from shared.results.sample_files import read_sample_file
 
     settings = Settings()
     before, after = read_sample_file(baseline), read_sample_file(current)
@@ -323,7 +323,7 @@ def baseline_set(
     store: StoreOption = None,
 ) -> None:
     """Pin a completed benchmark as SUITE's baseline, for all its models or those named."""
-    from services.aggregator.baselines import pin_baseline
+    from shared.results.baselines import pin_baseline
 
     pinned = _query(store, lambda s: pin_baseline(s, suite, benchmark_id, model))
     _print_json({"suite": suite, "models": pinned})
@@ -347,7 +347,7 @@ def compare(
     as_json: JsonOption = False,
 ) -> None:
     """Compare a benchmark with its suite's baseline (or OTHER): paired tests per model x task x metric."""
-    from services.aggregator.baselines import compare as compare_benchmarks
+    from shared.results.baselines import compare as compare_benchmarks
 
     settings = Settings()
     result = _query(
@@ -442,7 +442,7 @@ def keys_bootstrap(
     """Create an admin key directly in the database ($BENCH_MONGO_URL): the first key of a fresh
     install, or of a new tenant. Only whoever can reach the database can do this; the key is
     printed once and stored only as a hash."""
-    from services.aggregator.mongo_store import MongoStore
+    from shared.results.mongo_store import MongoStore
     from services.gateway.api_keys import KeyStore
     from services.gateway.audit import AuditLog
     from shared.events import utc_now

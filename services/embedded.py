@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.aggregator.completion import complete_if_done
-from services.aggregator.store import BenchmarkStore
+from shared.results.completion import complete_if_done
+from shared.results.store import BenchmarkStore
 from services.runner.executor import run_work_item
 from services.runner.cache import ResponseCache
 from services.runner.models import ModelPool

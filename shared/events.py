@@ -220,7 +220,7 @@ class SampleScores(Event):
 
 
 RunVerdict = Literal["regressed", "improved", "unchanged", "no-baseline", "failed"]
-"""A whole run against its baseline (each comparison cell has its own verdict: services/aggregator/drift.py)."""
+"""A whole run against its baseline (each comparison cell has its own verdict: shared/results/drift.py)."""
 
 
 class BenchmarkCompleted(Event):

@@ -201,6 +201,8 @@ class Limits(SpecModel):
 
 
 _REMOTE_PROVIDERS = ("openai", "anthropic")
+BUILTIN_MODEL_NAMES = frozenset({"lead", "extractive"})
+"""The built-in offline models (services/runner/adapters/builtin.py implements exactly these)."""
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
 
 
@@ -256,10 +258,8 @@ class ModelConfig(SpecModel):
         if self.provider == "builtin":
             if self.credential is not None:
                 raise ValueError(f"{self.name!r} is a built-in model: it takes no 'credential'")
-            from services.runner.adapters.builtin import BUILTIN_MODELS  # lazy: spec is imported everywhere
-
-            if self.model_id not in BUILTIN_MODELS:
-                raise ValueError(f"unknown built-in model {self.model_id!r}; available: {', '.join(sorted(BUILTIN_MODELS))}")
+            if self.model_id not in BUILTIN_MODEL_NAMES:
+                raise ValueError(f"unknown built-in model {self.model_id!r}; available: {', '.join(sorted(BUILTIN_MODEL_NAMES))}")
             if self.base_url is not None:
                 raise ValueError(f"{self.name!r} is a built-in model: it has no endpoint ('baseUrl') to point elsewhere")
             return self
@@ -295,7 +295,7 @@ class ModelConfig(SpecModel):
 
 def _check_metric(name: str) -> None:
     """A ValueError (which pydantic reports with the field's location) unless the registry has `name`."""
-    from services.scorer.metrics.registry import get_metric  # lazy: keeps shared free of scorer imports
+    from shared.metrics.registry import get_metric  # lazy: the metrics (numpy, ROUGE tables) load only when a spec names one
 
     try:
         get_metric(name)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from services.aggregator.sqlite_store import SqliteStore
+from shared.results.sqlite_store import SqliteStore
 from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,9 +11,9 @@ import time
 from faststream.asgi import AsgiFastStream
 
 from services.aggregator.handlers import AggregatorHandlers
-from services.aggregator.mongo_store import MongoStore
+from shared.results.mongo_store import MongoStore
 from services.aggregator.reconciler import Reconciler
-from services.aggregator.store import BenchmarkFilter
+from shared.results.store import BenchmarkFilter
 from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
 from shared.errors import InfrastructureError

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from services.aggregator.completion import complete_if_done, completion_event, fail_benchmark
-from services.aggregator.store import TrackedStore
+from shared.results.completion import complete_if_done, completion_event, fail_benchmark
+from shared.results.store import TrackedStore
 from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
 from shared.events import BenchmarkPlanned, DeadLetter, SampleScores, utc_now

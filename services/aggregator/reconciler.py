@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.aggregator.completion import complete_if_done, completion_event, fail_benchmark
-from services.aggregator.store import BenchmarkRecord, InFlight, TrackedStore
+from shared.results.completion import complete_if_done, completion_event, fail_benchmark
+from shared.results.store import BenchmarkRecord, InFlight, TrackedStore
 from shared import topics
 from shared.errors import InfrastructureError, MessageTooLarge
 from shared.events import BenchmarkPlanned, BenchmarkRequested, Redrive, ShardRef, utc_now

@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from services.aggregator.store import BenchmarkRecord
+from shared.results.store import BenchmarkRecord
 
 __all__ = ["AggregatorTelemetry", "CELL_LABELS"]
 

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.aggregator.mongo_store import MongoStore
+from shared.results.mongo_store import MongoStore
 from services.gateway.api_keys import KeyStore
 from services.gateway.audit import AuditLog
 from services.gateway.body_limit import BodyLimit

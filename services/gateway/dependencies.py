@@ -15,7 +15,7 @@ from fastapi import Depends, Header, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 
-from services.aggregator.mongo_store import MongoStore
+from shared.results.mongo_store import MongoStore
 from services.gateway.api_keys import ApiKey, KeyStore, Role, may
 from services.gateway.audit import AuditLog
 from services.gateway.suite_store import SuiteStore

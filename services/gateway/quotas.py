@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from services.aggregator.mongo_store import MongoStore
+from shared.results.mongo_store import MongoStore
 from shared.errors import OverQuota
 from shared.settings import TenantQuota
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.runner.planner import cut_shards, resolve_task, shard_budget
+from shared.shards import cut_shards, resolve_task, shard_budget
 from shared.datasets import Dataset, check_server_path, fetch_task_dataset
 from shared.credentials import CredentialStore
 from shared.errors import InvalidInput

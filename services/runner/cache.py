@@ -4,9 +4,10 @@ since a cache would hide drift (a model that changed behind the same name)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.runner.adapters.base import Completion, GenerationRequest, ModelAdapter
 from shared.spec import ModelConfig
@@ -15,9 +16,12 @@ __all__ = ["ResponseCache", "CachedModel", "config_digest", "cache_key"]
 
 
 class ResponseCache(Protocol):
-    async def get_response(self, key: str) -> Completion | None: ...
+    """Stored responses as JSON-ready dicts (a Completion's fields): the stores need not know the
+    adapters' types (the SQLite store lives in shared/results, the Mongo one in the runner)."""
 
-    async def put_response(self, key: str, completion: Completion) -> None: ...
+    async def get_response(self, key: str) -> dict[str, Any] | None: ...
+
+    async def put_response(self, key: str, completion: dict[str, Any]) -> None: ...
 
 
 def config_digest(config: ModelConfig) -> str:
@@ -46,9 +50,9 @@ class CachedModel:
     async def generate(self, request: GenerationRequest) -> Completion:
         key = f"{self._tenant}|{cache_key(self._digest, request)}"
         if (stored := await self._cache.get_response(key)) is not None:
-            return stored
+            return Completion(**stored)
         completion = await self._adapter.generate(request)  # errors are not cached
-        await self._cache.put_response(key, completion)
+        await self._cache.put_response(key, dataclasses.asdict(completion))
         return completion
 
     async def aclose(self) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 from services.runner.executor import run_work_item, split_outputs
 from services.runner.models import ModelPool
 from services.runner.telemetry import RunnerTelemetry
-from services.runner.planner import SLACK_BYTES, plan_benchmark
+from services.runner.planner import plan_benchmark
+from shared.shards import SLACK_BYTES
 from shared import topics
 from shared.datasets import check_server_path, fetch_task_dataset
 from shared.errors import InvalidInput

@@ -14,12 +14,11 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import asdict
+from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from services.runner.adapters.base import Completion
 from services.runner.pacing import WindowPlan
 from shared.credentials import CredentialStore
 from shared.mongo import translated_errors
@@ -53,17 +52,17 @@ class MongoRunnerState:
         with translated_errors("for rate budgets and the cache"):
             await self._collection().database.command("ping")
 
-    async def get_response(self, key: str) -> Completion | None:
+    async def get_response(self, key: str) -> dict[str, Any] | None:
         with translated_errors("for the response cache"):
             document = await self._collection("responses").find_one({"_id": f"{self._settings.tenant}|{key}"})
-        return Completion(**document["completion"]) if document else None
+        return document["completion"] if document else None
 
-    async def put_response(self, key: str, completion: Completion) -> None:
+    async def put_response(self, key: str, completion: dict[str, Any]) -> None:
         # DuplicateKeyError: another runner stored the same answer at the same moment
         with translated_errors("for the response cache"), suppress(DuplicateKeyError):
             await self._collection("responses").update_one(
                 {"_id": f"{self._settings.tenant}|{key}"},
-                {"$set": {"completion": asdict(completion)}},
+                {"$set": {"completion": completion}},
                 upsert=True,
             )
 

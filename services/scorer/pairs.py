@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.scorer.metrics.aggregation import aggregate_with_ci
-from services.scorer.metrics.base import Metric, MetricValue
-from services.scorer.metrics.registry import get_metric
+from shared.metrics.aggregation import aggregate_with_ci
+from shared.metrics.base import Metric, MetricValue
+from shared.metrics.registry import get_metric
 from shared.errors import InvalidInput, UnknownMetric
 from shared.jsonl import json_objects, json_type
 

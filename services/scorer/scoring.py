@@ -6,7 +6,7 @@ that fails on hard samples cannot look better than one that answers them badly.
 
 from __future__ import annotations
 
-from services.scorer.metrics.registry import get_metric
+from shared.metrics.registry import get_metric
 from shared.events import ModelOutputs, SampleOutput, SampleScore, SampleScores
 
 __all__ = ["score_outputs", "score_sample"]

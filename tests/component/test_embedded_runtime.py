@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from services import embedded
-from services.aggregator.sqlite_store import SqliteStore
-from services.aggregator.store import BenchmarkFilter
+from shared.results.sqlite_store import SqliteStore
+from shared.results.store import BenchmarkFilter
 from services.runner.models import ModelPool
 from shared.events import SampleScores
 from shared.settings import Settings

@@ -160,7 +160,7 @@ async def test_the_key_never_reaches_a_log_line(server: FakeModelServer, caplog:
 
 
 async def test_the_response_cache_answers_identical_prompts(server: FakeModelServer, tmp_path) -> None:  # noqa: ANN001
-    from services.aggregator.sqlite_store import SqliteStore
+    from shared.results.sqlite_store import SqliteStore
 
     store = SqliteStore(tmp_path / "s.sqlite3")
     model = _model(server, cache=True)
@@ -196,7 +196,7 @@ async def test_the_quickstart_with_an_openai_model_runs_end_to_end_and_stores_no
     import yaml
 
     from services import embedded
-    from services.aggregator.sqlite_store import SqliteStore
+    from shared.results.sqlite_store import SqliteStore
     from shared.settings import Settings
     from shared.spec import load_spec
     from tests.conftest import EXAMPLES

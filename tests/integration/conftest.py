@@ -26,7 +26,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from services.aggregator.mongo_store import MongoStore
+from shared.results.mongo_store import MongoStore
 from services.gateway.api_keys import KeyStore, Role
 from shared.events import Event, utc_now
 from shared.settings import Settings

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.aggregator.mongo_store import MongoStore
-from services.aggregator.store import BenchmarkFilter
+from shared.results.mongo_store import MongoStore
+from shared.results.store import BenchmarkFilter
 from services.gateway.api_keys import KeyStore
 from services.gateway.audit import AuditLog
 from services.gateway.dependencies import Gateway

@@ -13,7 +13,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services import embedded
-from services.aggregator.sqlite_store import SqliteStore
+from shared.results.sqlite_store import SqliteStore
 from shared import topics
 from shared.settings import Settings
 from shared.spec import load_spec

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.aggregator.handlers import AggregatorHandlers
-from services.aggregator.mongo_store import MongoStore
+from shared.results.mongo_store import MongoStore
 from services.aggregator.reconciler import Reconciler
 from services.runner.planner import plan_benchmark
 from shared import topics

@@ -8,9 +8,9 @@ import pytest
 import sacrebleu
 from sacrebleu.metrics import BLEU
 
-from services.aggregator.report import ScoredSample, build_report
-from services.scorer.metrics.aggregation import aggregate_with_ci
-from services.scorer.metrics.registry import get_metric
+from shared.results.report import ScoredSample, build_report
+from shared.metrics.aggregation import aggregate_with_ci
+from shared.metrics.registry import get_metric
 from shared.events import BenchmarkPlanned, SampleScore, TaskPlan
 
 WORDS = "the cat sat on a mat . , dog ran quickly in 1874 Zürich ! ? it's don't (see) co-operate".split()

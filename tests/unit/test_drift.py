@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.aggregator.drift import (
+from shared.results.drift import (
     adjust_and_decide,
     benjamini_hochberg,
     compare_cell,

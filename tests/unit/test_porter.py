@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from nltk.stem.porter import PorterStemmer
 
-from services.scorer.metrics.porter import stem
+from shared.metrics.porter import stem
 
 NLTK = PorterStemmer()
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data"

@@ -24,12 +24,12 @@ class Calls:
 
 class DictCache:
     def __init__(self) -> None:
-        self.entries: dict[str, Completion] = {}
+        self.entries: dict[str, dict] = {}
 
-    async def get_response(self, key: str) -> Completion | None:
+    async def get_response(self, key: str) -> dict | None:
         return self.entries.get(key)
 
-    async def put_response(self, key: str, completion: Completion) -> None:
+    async def put_response(self, key: str, completion: dict) -> None:
         self.entries[key] = completion
 
 

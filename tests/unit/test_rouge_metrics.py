@@ -7,7 +7,7 @@ import random
 import pytest
 from rouge_score.rouge_scorer import RougeScorer
 
-from services.scorer.metrics.registry import get_metric
+from shared.metrics.registry import get_metric
 
 NAMES = {"rouge-1": "rouge1", "rouge-2": "rouge2", "rouge-l": "rougeL", "rouge-lsum": "rougeLsum"}
 VOCABULARY = (
@@ -68,7 +68,7 @@ def test_stemming_switch_leaves_metrics_that_do_not_stem_alone() -> None:
 
 
 def test_the_four_variants_share_one_computation() -> None:
-    from services.scorer.metrics import rouge
+    from shared.metrics import rouge
 
     rouge.clear_caches()
     for name in NAMES:

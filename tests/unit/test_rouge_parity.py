@@ -13,8 +13,8 @@ import random
 import pytest
 from rouge_score.rouge_scorer import RougeScorer
 
-from services.scorer.metrics import rouge
-from services.scorer.metrics.registry import get_metric
+from shared.metrics import rouge
+from shared.metrics.registry import get_metric
 
 TYPES = rouge.ROUGE_TYPES
 SCORERS = {stemming: RougeScorer(list(TYPES.values()), use_stemmer=stemming) for stemming in (True, False)}
@@ -137,7 +137,7 @@ def test_scorer_matches_rouge_score_when_the_token_codes_start_again(monkeypatch
     # Tokens are coded as characters from one bounded table; when it fills it starts again
     # between computations. A tiny limit makes that happen every few texts: the same numbers
     # must come out, and no code string of an earlier table may meet a new one.
-    from services.scorer.metrics import rouge_tokens
+    from shared.metrics import rouge_tokens
 
     monkeypatch.setattr(rouge_tokens, "_CODE_LIMIT", 25)
     rouge.clear_caches()
@@ -156,7 +156,7 @@ def test_tokens_are_rouge_scores_tokens() -> None:
     from rouge_score import tokenize
     from nltk.stem import porter
 
-    from services.scorer.metrics import rouge_tokens
+    from shared.metrics import rouge_tokens
 
     stemmer = porter.PorterStemmer()
     rng = random.Random(3)
@@ -173,7 +173,7 @@ def test_tokens_are_rouge_scores_tokens() -> None:
 def test_scorer_matches_rouge_score_with_codes_among_the_surrogates(monkeypatch: pytest.MonkeyPatch) -> None:
     # A long run hands out codes past 0xD800, which are surrogate code points: the UTF-32 views
     # of code strings (sorted codes, bigram keys) must take them like any other code.
-    from services.scorer.metrics import rouge_tokens
+    from shared.metrics import rouge_tokens
 
     rouge.clear_caches()
     monkeypatch.setattr(rouge_tokens, "_TOKENS", [""] * (0xD800 - 8))  # the next codes: 0xD7F8 onwards

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.scorer.metrics.registry import get_metric
-from services.scorer.metrics.squad import normalize_answer
+from shared.metrics.registry import get_metric
+from shared.metrics.squad import normalize_answer
 
 
 @pytest.mark.parametrize(

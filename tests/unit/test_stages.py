@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.aggregator.report import ScoredSample, build_report
+from shared.results.report import ScoredSample, build_report
 from shared.statistics import mean_with_ci
 from services.runner.adapters.base import Completion, GenerationRequest
 from services.runner.executor import run_work_item, split_outputs

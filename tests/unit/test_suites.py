@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.aggregator.completion import verdict_of
-from services.aggregator.store import BenchmarkRecord
+from shared.results.completion import verdict_of
+from shared.results.store import BenchmarkRecord
 from services.gateway.runs import deployment_spec, spec_for_run
 from services.gateway.validation import RequestProblem
 from shared.events import DeploymentEvent

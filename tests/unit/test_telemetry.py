@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import generate_latest
 
-from services.aggregator.store import BenchmarkRecord
+from shared.results.store import BenchmarkRecord
 from services.aggregator.telemetry import AggregatorTelemetry
 from services.runner.telemetry import RunnerTelemetry
 from shared.events import ModelOutputs, SampleOutput

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from services.aggregator.baselines import compare
-from services.aggregator.completion import verdict_of
-from services.aggregator.store import BenchmarkFilter, BenchmarkRecord
+from shared.results.baselines import compare
+from shared.results.completion import verdict_of
+from shared.results.store import BenchmarkFilter, BenchmarkRecord
 from services.gateway.dependencies import AUTH_RESPONSES, IdempotencyKey, Reading, Submitting
 from services.gateway.routes.credentials import credential_store
 from services.gateway.runs import start_benchmark

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 
-from services.aggregator.baselines import pin_baseline
+from shared.results.baselines import pin_baseline
 from services.gateway.dependencies import AUTH_RESPONSES, Administering, Gateway, IdempotencyKey, Reading, Submitting
 from services.gateway.routes.credentials import credential_store
 from services.gateway.runs import spec_for_run, start_benchmark

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from services.runner.adapters.base import Completion, GenerationRequest
+from shared.spec import BUILTIN_MODEL_NAMES
 
 __all__ = ["BUILTIN_MODELS", "BuiltinModel", "split_sentences"]
 
@@ -184,6 +185,9 @@ BUILTIN_MODELS: dict[str, dict[str, _Answerer]] = {
     "lead": {"summarization": _lead_summary, "qa": _lead_answer, "classification": _lead_label},
     "extractive": {"summarization": _central_sentence, "qa": _extractive_answer, "classification": _overlap_label},
 }
+
+
+assert set(BUILTIN_MODELS) == BUILTIN_MODEL_NAMES, "shared/spec.py names the built-in models a spec may use"
 
 
 class BuiltinModel:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from services.scorer.metrics.porter import stem
+from shared.metrics.porter import stem
 
 __all__ = ["clear_caches", "decode", "line_tokens", "reset_if_full"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.scorer.metrics.base import Metric, MetricValue
+from shared.metrics.base import Metric, MetricValue
 
 __all__ = ["METRICS", "normalize_label"]
 

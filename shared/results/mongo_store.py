@@ -28,8 +28,8 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.aggregator.report import ScoredSample
-from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, InFlight, cause_of
+from shared.results.report import ScoredSample
+from shared.results.store import BenchmarkFilter, BenchmarkRecord, InFlight, cause_of
 from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, utc_now
 from shared.mongo import translated_errors
 from shared.settings import Settings

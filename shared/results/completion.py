@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from services.aggregator.baselines import drift_section
-from services.aggregator.report import build_report
-from services.aggregator.store import BenchmarkRecord, BenchmarkStore
+from shared.results.baselines import drift_section
+from shared.results.report import build_report
+from shared.results.store import BenchmarkRecord, BenchmarkStore
 from shared.events import BenchmarkCompleted, RunVerdict
 
 __all__ = ["complete_if_done", "fail_benchmark", "completion_event", "verdict_of"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.aggregator.comparison import Run, compare_runs
-from services.aggregator.store import BenchmarkRecord, BenchmarkStore
+from shared.results.comparison import Run, compare_runs
+from shared.results.store import BenchmarkRecord, BenchmarkStore
 from shared.errors import InvalidInput
 
 __all__ = ["pin_baseline", "compare", "drift_section"]

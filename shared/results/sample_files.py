@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from services.aggregator.drift import Cells
-from services.aggregator.report import ScoredSample
+from shared.results.drift import Cells
+from shared.results.report import ScoredSample
 from shared.errors import DatasetError
 from shared.jsonl import json_objects
 

@@ -1,7 +1,7 @@
 """Comparing a benchmark with a baseline (or any other run), cell by cell, and saying when not.
 
 A comparison is valid only on the same dataset digest and the same metric configuration; cells
-that differ are refused with the reason, the rest are compared with services.aggregator.drift.
+that differ are refused with the reason, the rest are compared with shared.results.drift.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from services.aggregator.drift import CellComparison, Cells, adjust_and_decide, compare_cell, is_binary
-from services.aggregator.report import ScoredSample
-from services.aggregator.store import BenchmarkRecord
-from services.scorer.metrics.registry import METRICS
+from shared.results.drift import CellComparison, Cells, adjust_and_decide, compare_cell, is_binary
+from shared.results.report import ScoredSample
+from shared.results.store import BenchmarkRecord
+from shared.metrics.registry import METRICS
 
 __all__ = ["Run", "compare_runs", "decide_cells"]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import difflib
 
-from services.scorer.metrics import bleu, classification, rouge, squad
-from services.scorer.metrics.base import Metric
+from shared.metrics import bleu, classification, rouge, squad
+from shared.metrics.base import Metric
 from shared.errors import UnknownMetric
 
 __all__ = ["METRICS", "get_metric", "metric_names"]

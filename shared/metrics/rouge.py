@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-from services.scorer.metrics import rouge_tokens
-from services.scorer.metrics.base import Metric, MetricValue
-from services.scorer.metrics.rouge_index import ReferenceIndex, Text, analysed
+from shared.metrics import rouge_tokens
+from shared.metrics.base import Metric, MetricValue
+from shared.metrics.rouge_index import ReferenceIndex, Text, analysed
 
 __all__ = ["METRICS", "ROUGE_TYPES", "RougeScore", "clear_caches", "metrics", "rouge_scores"]
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from shared.statistics import MeanWithCI, bootstrap_picks, mean_with_ci
-from services.scorer.metrics.base import CorpusStatistic, Metric
+from shared.metrics.base import CorpusStatistic, Metric
 
 __all__ = ["aggregate_with_ci", "corpus_with_ci"]
 

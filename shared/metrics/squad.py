@@ -10,7 +10,7 @@ import re
 import string
 from collections import Counter
 
-from services.scorer.metrics.base import Metric, MetricValue
+from shared.metrics.base import Metric, MetricValue
 
 __all__ = ["METRICS", "normalize_answer", "exact_match", "token_f1"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.statistics import percentile
-from services.scorer.metrics.aggregation import aggregate_with_ci
-from services.scorer.metrics.registry import get_metric
+from shared.metrics.aggregation import aggregate_with_ci
+from shared.metrics.registry import get_metric
 from shared.events import BenchmarkPlanned, SampleScore
 
 __all__ = ["ScoredSample", "build_report"]

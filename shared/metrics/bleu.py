@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
-from services.scorer.metrics.base import CorpusStatistic, Metric, MetricValue
+from shared.metrics.base import CorpusStatistic, Metric, MetricValue
 
 if TYPE_CHECKING:
     from sacrebleu.metrics import BLEU

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.aggregator.report import ScoredSample
+from shared.results.report import ScoredSample
 from shared.events import BenchmarkPlanned, BenchmarkRequested, DeploymentRef, SampleScores, Status
 
 __all__ = ["BenchmarkFilter", "BenchmarkRecord", "BenchmarkStore", "InFlight", "TrackedStore", "cause_of"]

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.aggregator.report import ScoredSample
-from services.aggregator.store import BenchmarkFilter, BenchmarkRecord, cause_of
-from services.runner.adapters.base import Completion
+from shared.results.report import ScoredSample
+from shared.results.store import BenchmarkFilter, BenchmarkRecord, cause_of
 from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, Status, utc_now
 
 __all__ = ["SqliteStore"]
@@ -162,17 +160,18 @@ class SqliteStore:
         )
         return [_record(row) for row in rows]
 
-    async def get_response(self, key: str) -> Completion | None:
+    async def get_response(self, key: str) -> dict[str, Any] | None:
+        """A stored model response (the runner's response cache, services/runner/cache.py)."""
         row = self._db.execute(
             "SELECT completion FROM responses WHERE tenant = ? AND key = ?", (self._tenant, key)
         ).fetchone()
-        return Completion(**json.loads(row["completion"])) if row else None
+        return json.loads(row["completion"]) if row else None
 
-    async def put_response(self, key: str, completion: Completion) -> None:
+    async def put_response(self, key: str, completion: dict[str, Any]) -> None:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (tenant, key, completion) VALUES (?, ?, ?)",
-                (self._tenant, key, json.dumps(asdict(completion))),
+                (self._tenant, key, json.dumps(completion)),
             )
 
     async def set_baseline(self, suite: str, models: dict[str, str]) -> None:
