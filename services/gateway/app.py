@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -16,7 +16,7 @@ from shared.results.mongo_store import MongoStore
 from services.gateway.api_keys import KeyStore
 from services.gateway.audit import AuditLog
 from services.gateway.body_limit import BodyLimit
-from services.gateway.dependencies import Gateway
+from services.gateway.dependencies import MISSING_KEY, Gateway
 from services.gateway.deployments import handle_deployment
 from services.gateway.routes import audit, benchmarks, deployments, health, keys, suites
 from services.gateway.routes import credentials
@@ -100,6 +100,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(delivery.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)  # counted as it streams in
+
+    @app.middleware("http")
+    async def key_before_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # without any key a /v1 request is a 401 before its body is read or parsed (the route's
+        # dependency checks the key itself, once the body has been validated)
+        if settings.auth_enabled and request.url.path.startswith("/v1/") and "authorization" not in request.headers:
+            return JSONResponse({"detail": MISSING_KEY}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

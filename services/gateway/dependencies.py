@@ -24,7 +24,9 @@ from shared.health import HealthMonitor
 from shared.messaging import Topics
 from shared.settings import Settings
 
-__all__ = ["Gateway", "Reading", "Submitting", "Administering", "AUTH_RESPONSES", "HealthDep", "IdempotencyKey", "SERVICE"]
+__all__ = [
+    "Gateway", "Reading", "Submitting", "Administering", "AUTH_RESPONSES", "HealthDep", "IdempotencyKey", "MISSING_KEY", "SERVICE",
+]
 
 SERVICE = "benchmarks-gateway"
 """The actor of what the gateway does on its own (scheduled runs, deployment events from Kafka)."""
@@ -60,6 +62,8 @@ class Gateway:
         await self.audit.record(self.tenant, actor=self.actor, action=action, target=target, at=utc_now(), detail=detail)
 
 
+MISSING_KEY = "missing API key: send the header 'Authorization: Bearer <key>'"
+
 _bearer = HTTPBearer(
     auto_error=False, scheme_name="apiKey",
     description="An API key (`bk_...`): `benchmarks keys create`, or `benchmarks keys bootstrap` for the first one",
@@ -72,7 +76,7 @@ def _as(needed: Role):  # noqa: ANN202 - a dependency factory
         if not gateway.settings.auth_enabled:
             return gateway.for_tenant(gateway.settings.tenant)
         if credentials is None:
-            _refuse(status.HTTP_401_UNAUTHORIZED, "missing API key: send the header 'Authorization: Bearer <key>'")
+            _refuse(status.HTTP_401_UNAUTHORIZED, MISSING_KEY)
         verdict = await gateway.keys.verify(credentials.credentials)
         if verdict.key is None:
             _refuse(status.HTTP_401_UNAUTHORIZED, verdict.refusal or "unknown API key")

@@ -154,6 +154,8 @@ async def _check_matrix(gateway_url: str, a: Tenant, b: Tenant, kafka: Kafka, se
     assert "has the role 'reader'; this needs 'submitter'" in refused.json()["detail"]
     assert "was revoked at" in httpx.get(f"{gateway_url}/v1/benchmarks", headers=bearer(revoked)).json()["detail"]
     assert "missing API key" in httpx.get(f"{gateway_url}/v1/benchmarks").json()["detail"]
+    garbage = httpx.post(f"{gateway_url}/v1/benchmarks", content=b"{not json", headers={"content-type": "application/json"})
+    assert garbage.status_code == 401, "without a key, the body is not even read"
 
     # nothing of team-a is visible to team-b: lists, keys, audit, events' tenants
     listed_b = b.api.get("/v1/benchmarks", params={"limit": 100}).json()["items"]
