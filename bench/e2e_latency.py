@@ -54,8 +54,10 @@ async def timestamps(settings: Settings, benchmark_id: str) -> dict[str, list[fl
     found: dict[str, list[float]] = {}
     for topic in STAGES:
         consumer = AIOKafkaConsumer(
-            settings.topic_prefix + topic, bootstrap_servers=settings.kafka_bootstrap,
-            auto_offset_reset="earliest", enable_auto_commit=False,
+            settings.topic_prefix + topic,
+            bootstrap_servers=settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
         )
         await consumer.start()
         try:
@@ -86,7 +88,8 @@ def main() -> None:
             stamps = times.get(topic, [])
             if stamps:
                 print(
-                    f"  {topic:<22} {len(stamps):>4} messages   first +{stamps[0] - started:6.2f}s   last +{stamps[-1] - started:6.2f}s"
+                    f"  {topic:<22} {len(stamps):>4} messages   first +{stamps[0] - started:6.2f}s"
+                    f"   last +{stamps[-1] - started:6.2f}s"
                 )
 
 

@@ -28,9 +28,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.settings import Settings  # noqa: E402
-from tests.fakes.model_server import FakeModelServer  # noqa: E402
-from tests.integration.faults import (  # noqa: E402
+from shared.settings import Settings
+from tests.fakes.model_server import FakeModelServer
+from tests.integration.faults import (
     SERVICE_NAMES,
     Pipeline,
     PrivateServers,
@@ -109,8 +109,10 @@ def mongo_pause(servers: PrivateServers, pipeline: Pipeline, fake: FakeModelServ
     print(f"  POST while paused: {post} in {post_s:.2f}s")
     for name in SERVICE_NAMES:
         times = probes[name]
-        print(f"  {name:<10} /readyz: {len(times)} probes, median {statistics.median(times) * 1000:.0f} ms,"
-              f" slowest {max(times) * 1000:.0f} ms, statuses {sorted(map(str, statuses[name]))}")
+        print(
+            f"  {name:<10} /readyz: {len(times)} probes, median {statistics.median(times) * 1000:.0f} ms,"
+            f" slowest {max(times) * 1000:.0f} ms, statuses {sorted(map(str, statuses[name]))}"
+        )
     print(f"  completed {recovered:.1f}s after SIGCONT")
 
 
@@ -127,12 +129,22 @@ def main() -> None:
         with FakeModelServer() as fake:
             fake.configure(latency_ms=50)
             defaults = Settings()  # the shipped timings, not the tests' short ones
-            settings = fault_settings_for(servers, **{
-                name: getattr(defaults, name) for name in (
-                    "retry_attempts", "store_timeout_s", "publish_timeout_s", "reconcile_interval_s", "outbox_grace_s",
-                    "stall_timeout_s", "readiness_interval_s", "log_reminder_s",
-                )
-            })
+            settings = fault_settings_for(
+                servers,
+                **{
+                    name: getattr(defaults, name)
+                    for name in (
+                        "retry_attempts",
+                        "store_timeout_s",
+                        "publish_timeout_s",
+                        "reconcile_interval_s",
+                        "outbox_grace_s",
+                        "stall_timeout_s",
+                        "readiness_interval_s",
+                        "log_reminder_s",
+                    )
+                },
+            )
             pipeline = Pipeline(settings, state)
             try:
                 pipeline.start_warm(fake)

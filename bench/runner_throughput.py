@@ -32,12 +32,14 @@ from shared.settings import Settings  # noqa: E402
 from shared.spec import ModelConfig, TaskSpec  # noqa: E402
 
 
-def start_fake_server(latency_ms: float) -> tuple[subprocess.Popen, str]:
+def start_fake_server(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.model_server", "--port", "0", "--latency-ms", str(latency_ms)],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    url = process.stdout.readline().strip()
+    url = process.stdout.readline().strip() if process.stdout else ""  # piped: always there
     if not url.startswith("http"):
         process.kill()
         raise SystemExit(f"the fake server did not start: {url!r}")
@@ -47,7 +49,11 @@ def start_fake_server(latency_ms: float) -> tuple[subprocess.Popen, str]:
 def work_items(model: ModelConfig, task: TaskSpec, samples: int, shard_size: int) -> list[WorkItem]:
     records = [json.loads(line) for line in (REPO / "examples/data/summarization.jsonl").read_text().splitlines()]
     all_samples = [
-        Sample(id=str(i), inputs={"document": records[i % len(records)]["document"]}, references=[records[i % len(records)]["summary"]])
+        Sample(
+            id=str(i),
+            inputs={"document": records[i % len(records)]["document"]},
+            references=[records[i % len(records)]["summary"]],
+        )
         for i in range(samples)
     ]
     return [
@@ -85,8 +91,13 @@ def main() -> None:
         process, url = start_fake_server(latency)
         try:
             model = ModelConfig.model_validate(
-                {"name": "fake", "provider": "openai", "model": "fake", "baseUrl": f"{url}/v1",
-                 "limits": {"concurrency": args.concurrency, "adaptive": False}}
+                {
+                    "name": "fake",
+                    "provider": "openai",
+                    "model": "fake",
+                    "baseUrl": f"{url}/v1",
+                    "limits": {"concurrency": args.concurrency, "adaptive": False},
+                }
             )
             items = work_items(model, task, args.samples, settings.shard_size)
             asyncio.run(run(items[:2], model, settings.runner_shards_in_flight))  # warm up connections

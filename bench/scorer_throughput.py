@@ -92,7 +92,9 @@ def ours(pairs: list[Pair]) -> list[tuple]:
     return results
 
 
-def best_times(runs: list[Callable[[list[Pair]], list[tuple]]], pairs: list[Pair], repeat: int) -> list[tuple[float, list[tuple]]]:
+def best_times(
+    runs: list[Callable[[list[Pair]], list[tuple]]], pairs: list[Pair], repeat: int
+) -> list[tuple[float, list[tuple]]]:
     """Best CPU time of each run over `repeat` rounds (one run of each per round), with its results."""
     best: list[tuple[float, list[tuple]]] = [(float("inf"), [])] * len(runs)
     for _ in range(repeat):

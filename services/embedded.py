@@ -11,16 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared.results.completion import complete_if_done
-from shared.results.store import BenchmarkStore
-from services.runner.executor import run_work_item
 from services.runner.cache import ResponseCache
+from services.runner.executor import run_work_item
 from services.runner.models import ModelPool
 from services.runner.planner import plan_benchmark
 from services.scorer.scoring import score_outputs
 from shared.datasets import Dataset, load_task_dataset
 from shared.errors import ModelConfigError
 from shared.events import BenchmarkPlanned, BenchmarkRequested, Trigger, new_benchmark_id
+from shared.results.completion import complete_if_done
+from shared.results.store import BenchmarkStore
 from shared.settings import Settings
 from shared.spec import BenchmarkSpec
 
@@ -64,9 +64,7 @@ async def run_benchmark(
     request = BenchmarkRequested(
         tenant=settings.tenant, benchmark_id=new_benchmark_id(), spec=spec, trigger=trigger, requested_by=requested_by
     )
-    plan, work = plan_benchmark(
-        request, datasets, shard_size=settings.shard_size, max_message_bytes=settings.max_message_bytes
-    )
+    plan, work = plan_benchmark(request, datasets, shard_size=settings.shard_size, max_message_bytes=settings.max_message_bytes)
     await store.create_benchmark(request)
     await store.save_plan(plan)
     if on_plan:

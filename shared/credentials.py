@@ -35,8 +35,14 @@ from shared.key_policy import url_under
 from shared.mongo import translated_errors
 
 __all__ = [
-    "Credential", "CredentialCipher", "CredentialRefused", "CredentialStore", "NoCredentialsKey", "NO_KEY",
-    "MAX_SECRET_BYTES", "MAX_URLS",
+    "Credential",
+    "CredentialCipher",
+    "CredentialRefused",
+    "CredentialStore",
+    "NoCredentialsKey",
+    "NO_KEY",
+    "MAX_SECRET_BYTES",
+    "MAX_URLS",
 ]
 
 NO_KEY = "the operator has not set BENCH_CREDENTIALS_KEY"
@@ -108,9 +114,12 @@ class Credential:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "urls": list(self.urls),
-            "createdAt": self.created_at.isoformat(), "createdBy": self.created_by,
-            "updatedAt": self.updated_at.isoformat(), "updatedBy": self.updated_by,
+            "name": self.name,
+            "urls": list(self.urls),
+            "createdAt": self.created_at.isoformat(),
+            "createdBy": self.created_by,
+            "updatedAt": self.updated_at.isoformat(),
+            "updatedBy": self.updated_by,
         }
 
 
@@ -122,7 +131,7 @@ class CredentialStore:
     """The `credentials` collection. `keys` is BENCH_CREDENTIALS_KEY: needed to store or resolve
     a credential (NoCredentialsKey otherwise), not to list, look up or delete one."""
 
-    def __init__(self, database: AsyncDatabase, *, keys: SecretStr | None) -> None:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], *, keys: SecretStr | None) -> None:
         self._credentials = database["credentials"]
         self._keys = keys
         self._cipher: CredentialCipher | None = None
@@ -178,9 +187,7 @@ class CredentialStore:
             raise CredentialRefused(f"credential {name!r}: tenant {tenant!r} has no credential of that name")
         credential = _record(document)
         if not credential.covers(base_url):
-            raise CredentialRefused(
-                f"credential {name!r} may only be sent to {', '.join(credential.urls)}, not to {base_url}"
-            )
+            raise CredentialRefused(f"credential {name!r} may only be sent to {', '.join(credential.urls)}, not to {base_url}")
         secret, current = self.require_key().decrypt(document["ciphertext"], name=name)
         if not current:  # rotation: under the first key from now on, unless an admin replaced it meanwhile
             with translated_errors("for provider credentials"):
@@ -197,7 +204,11 @@ def _key(tenant: str, name: str) -> str:
 
 def _record(document: dict[str, Any]) -> Credential:
     return Credential(
-        tenant=document["tenant"], name=document["name"], urls=tuple(document["urls"]),
-        created_at=document["createdAt"], created_by=document["createdBy"],
-        updated_at=document["updatedAt"], updated_by=document["updatedBy"],
+        tenant=document["tenant"],
+        name=document["name"],
+        urls=tuple(document["urls"]),
+        created_at=document["createdAt"],
+        created_by=document["createdBy"],
+        updated_at=document["updatedAt"],
+        updated_by=document["updatedBy"],
     )

@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.errors import DatasetError
 from shared.events import Sample
@@ -20,8 +21,18 @@ from shared.outbound import OutboundPolicy, fetch_text
 from shared.spec import DatasetRef, TaskSpec
 from shared.task_types import TASK_TYPES, TaskType
 
-__all__ = ["Dataset", "load_task_dataset", "fetch_task_dataset", "dataset_from_text", "check_server_path", "inline_records", "read_dataset_text", "parse_records", "select_samples", "digest_samples"]
-
+__all__ = [
+    "Dataset",
+    "load_task_dataset",
+    "fetch_task_dataset",
+    "dataset_from_text",
+    "check_server_path",
+    "inline_records",
+    "read_dataset_text",
+    "parse_records",
+    "select_samples",
+    "digest_samples",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +88,7 @@ def check_server_path(path: str, data_dir: Path | None) -> Path:
     For requests from strangers; the embedded CLI reads the user's own files."""
     if data_dir is None:
         raise DatasetError(
-            "this server reads no dataset files; give a 'url' or inline 'records'"
-            " (`benchmarks submit` inlines local files)"
+            "this server reads no dataset files; give a 'url' or inline 'records' (`benchmarks submit` inlines local files)"
         )
     resolved = (data_dir / path).resolve()
     if not resolved.is_relative_to(data_dir.resolve()):
@@ -118,9 +128,7 @@ def read_dataset_text(ref: DatasetRef, *, base_dir: Path, outbound: OutboundPoli
         raise DatasetError(f"{path}: cannot read the dataset: {exc.strerror or exc}") from None
 
 
-def parse_records(
-    text: str, ref: DatasetRef, task_type: TaskType, *, location: str, unit: str = "line"
-) -> list[Sample]:
+def parse_records(text: str, ref: DatasetRef, task_type: TaskType, *, location: str, unit: str = "line") -> list[Sample]:
     """Parse JSONL into Samples; the first bad record stops it with file, line, field and reason."""
     known = (*task_type.input_fields, *task_type.optional_input_fields, task_type.reference_field)
     for field in ref.fields:
@@ -135,7 +143,9 @@ def parse_records(
     for line_no, where, record in json_objects(text, location=location, unit=unit, error=DatasetError):
         sample_id = _sample_id(record, ref.id_field, default=str(len(samples) + 1), where=where)
         if sample_id in seen_ids:
-            raise DatasetError(f"{where}: field '{ref.id_field}': duplicate sample id {sample_id!r} (first on {unit} {seen_ids[sample_id]})")
+            raise DatasetError(
+                f"{where}: field '{ref.id_field}': duplicate sample id {sample_id!r} (first on {unit} {seen_ids[sample_id]})"
+            )
         seen_ids[sample_id] = line_no
 
         inputs = {field: _text(record, column[field], where=where) for field in task_type.input_fields}
@@ -159,13 +169,11 @@ def select_samples(samples: Sequence[Sample], *, limit: int | None, seed: int) -
 
 def digest_samples(samples: Sequence[Sample]) -> str:
     """sha256 of the normalised records: the same data gives the same digest whatever the file layout."""
-    canonical = json.dumps(
-        [sample.model_dump() for sample in samples], sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
+    canonical = json.dumps([sample.model_dump() for sample in samples], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _sample_id(record: dict, id_field: str, *, default: str, where: str) -> str:
+def _sample_id(record: dict[str, Any], id_field: str, *, default: str, where: str) -> str:
     if id_field not in record:
         return default
     value = record[id_field]
@@ -174,7 +182,7 @@ def _sample_id(record: dict, id_field: str, *, default: str, where: str) -> str:
     return str(value)
 
 
-def _text(record: dict, column: str, *, where: str) -> str:
+def _text(record: dict[str, Any], column: str, *, where: str) -> str:
     if column not in record:
         raise DatasetError(f"{where}: field '{column}': missing")
     value = record[column]
@@ -183,7 +191,7 @@ def _text(record: dict, column: str, *, where: str) -> str:
     return value
 
 
-def _references(record: dict, column: str, *, where: str) -> list[str]:
+def _references(record: dict[str, Any], column: str, *, where: str) -> list[str]:
     if column not in record:
         raise DatasetError(f"{where}: field '{column}': missing")
     value = record[column]

@@ -99,14 +99,15 @@ class HealthMonitor:
     async def _one(self, check: Check) -> str | None:
         # asyncio.timeout (rather than wait_for) tells our deadline apart from a TimeoutError the
         # check raised itself, whose own message is the better reason
+        deadline = asyncio.timeout(self._timeout_s)
         try:
-            async with asyncio.timeout(self._timeout_s) as deadline:
+            async with deadline:
                 await check()
         except TimeoutError as exc:
             if deadline.expired():
                 return f"no answer within {self._timeout_s:g}s"
             return _reason(exc)
-        except Exception as exc:  # a check reports any failure; the monitor never raises
+        except Exception as exc:  # noqa: BLE001 - a check reports any failure; the monitor never raises
             return _reason(exc)
         return None
 

@@ -56,7 +56,10 @@ async def connection_problem(settings: Settings, *, timeout_s: float = 10.0) -> 
     try:
         async with asyncio.timeout(timeout_s):
             connection = await create_conn(
-                host, port, client_id="benchmarks-diagnosis", request_timeout_ms=int(timeout_s * 1000),
+                host,
+                port,
+                client_id="benchmarks-diagnosis",
+                request_timeout_ms=int(timeout_s * 1000),
                 **client_options(settings),
             )
     except TimeoutError:

@@ -64,7 +64,9 @@ class OutageLog:
         if now - self._last_line >= self._reminder_s:
             self._logger.warning(
                 f"{self._what} still unavailable after %.0fs (%d failures since): %s",
-                now - self._since, self._unreported, reason,
+                now - self._since,
+                self._unreported,
+                reason,
             )
             self._last_line, self._unreported = now, 0
 
@@ -117,7 +119,7 @@ class QuietRepeats(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < self._level:
             return True
-        verdict = getattr(record, _VERDICT, None)
+        verdict: tuple[int, bool] | None = getattr(record, _VERDICT, None)
         if verdict is not None and verdict[0] == id(self):
             return verdict[1]
         passes = self._judge(record)
@@ -154,10 +156,13 @@ def configure_service_logging(service: str, *, reminder_s: float) -> None:
     The filter goes on the root logger's handlers (every propagating logger: ours, aiokafka,
     uvicorn) and on the handlers of loggers that keep their own and do not propagate (FastStream's).
     """
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service.replace('%', '%%')} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s {service.replace('%', '%%')} %(levelname)s %(name)s: %(message)s"
+    )
     quiet = QuietRepeats(reminder_s=reminder_s)
     loggers = [logging.getLogger()] + [
-        logger for logger in list(logging.Logger.manager.loggerDict.values())
+        logger
+        for logger in list(logging.Logger.manager.loggerDict.values())
         if isinstance(logger, logging.Logger) and not logger.propagate
     ]
     for logger in loggers:

@@ -23,7 +23,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from faststream import AckPolicy
@@ -40,7 +40,14 @@ from shared.logs import OutageLog
 from shared.settings import Settings
 
 __all__ = [
-    "Outgoing", "Topics", "DeliveryTelemetry", "create_broker", "publish", "subscribe", "process_message", "dead_letter_for",
+    "Outgoing",
+    "Topics",
+    "DeliveryTelemetry",
+    "create_broker",
+    "publish",
+    "subscribe",
+    "process_message",
+    "dead_letter_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,10 +57,15 @@ E = TypeVar("E", bound=Event)
 # High-volume topics get `settings.partitions`; the rest `settings.control_partitions`.
 _DATA_TOPICS = frozenset({topic_names.BENCHMARKS_WORK, topic_names.BENCHMARKS_OUTPUTS, topic_names.BENCHMARKS_SCORES})
 # Topics whose messages belong to one benchmark (keyed by its id, or by "id:model:task:shard")
-_BENCHMARK_TOPICS = frozenset({
-    topic_names.BENCHMARKS_REQUESTED, topic_names.BENCHMARKS_PLANNED, topic_names.BENCHMARKS_WORK,
-    topic_names.BENCHMARKS_OUTPUTS, topic_names.BENCHMARKS_SCORES,
-})
+_BENCHMARK_TOPICS = frozenset(
+    {
+        topic_names.BENCHMARKS_REQUESTED,
+        topic_names.BENCHMARKS_PLANNED,
+        topic_names.BENCHMARKS_WORK,
+        topic_names.BENCHMARKS_OUTPUTS,
+        topic_names.BENCHMARKS_SCORES,
+    }
+)
 _BENCHMARK_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _ERROR_CHARS = 2000
 _KEY_CHARS = 500
@@ -99,13 +111,16 @@ class DeliveryTelemetry:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.dead_lettered = Counter(
-            "benchmark_messages_dead_lettered", "Messages sent to benchmarks.dlq, by consuming service and source topic",
-            ("service", "topic"), registry=self.registry,
+            "benchmark_messages_dead_lettered",
+            "Messages sent to benchmarks.dlq, by consuming service and source topic",
+            ("service", "topic"),
+            registry=self.registry,
         )
         self.skipped = Counter(
             "benchmark_messages_skipped",
             "Messages skipped because not even a dead letter of them could be published",
-            ("service", "topic"), registry=self.registry,
+            ("service", "topic"),
+            registry=self.registry,
         )
 
 
@@ -136,7 +151,9 @@ async def publish(broker: KafkaBroker, topics: Topics, outgoing: Outgoing, *, he
     try:
         await broker.publish(wire, topic=topics.name(outgoing.topic), key=outgoing.wire_key.encode(), headers=headers)
     except (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError) as exc:
-        raise MessageTooLarge(f"{_too_large(outgoing, len(wire), topics.max_message_bytes)}: the broker refused it ({exc})") from exc
+        raise MessageTooLarge(
+            f"{_too_large(outgoing, len(wire), topics.max_message_bytes)}: the broker refused it ({exc})"
+        ) from exc
     except KafkaError as exc:
         raise BrokerUnavailable(f"cannot publish to {outgoing.topic}: {exc}") from exc
 
@@ -195,7 +212,9 @@ async def process_message(
                     log.warning("to the DLQ from %s (key %.100r): %s", source_topic, key, error[:300])
                     counts.dead_lettered.labels(service=service, topic=source_topic).inc()
                     return
-        log.error("skipped a message from %s (key %.100r, %d bytes; %s): %s", source_topic, key, len(raw), error[:300], why_skipped)
+        log.error(
+            "skipped a message from %s (key %.100r, %d bytes; %s): %s", source_topic, key, len(raw), error[:300], why_skipped
+        )
         counts.skipped.labels(service=service, topic=source_topic).inc()
 
     try:
@@ -229,7 +248,7 @@ async def process_message(
 
 
 def _backoff(attempt: int) -> float:
-    return min(0.25 * 2**attempt, 10.0) * random.uniform(0.5, 1.0)
+    return min(0.25 * 2.0**attempt, 10.0) * random.uniform(0.5, 1.0)
 
 
 def dead_letter_for(
@@ -241,6 +260,7 @@ def dead_letter_for(
         text: str | None = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = None
+    encoding: Literal["utf-8", "base64"]
     if text is not None and len(json.dumps(text)) <= payload_limit:
         payload, encoding, truncated = text, "utf-8", False
     else:
@@ -263,7 +283,7 @@ def dead_letter_for(
     )
 
 
-def _fields_of(raw: bytes) -> dict:
+def _fields_of(raw: bytes) -> dict[str, Any]:
     """The top-level fields of a JSON object payload; {} for anything else."""
     try:
         found = json.loads(raw)
@@ -272,12 +292,12 @@ def _fields_of(raw: bytes) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def _tenant_of(fields: dict) -> str:
+def _tenant_of(fields: dict[str, Any]) -> str:
     tenant = fields.get("tenant")
     return tenant if isinstance(tenant, str) and _BENCHMARK_ID.fullmatch(tenant) else "default"
 
 
-def _benchmark_of(fields: dict, key: str | None, topic: str) -> str | None:
+def _benchmark_of(fields: dict[str, Any], key: str | None, topic: str) -> str | None:
     """Which benchmark a message of `topic` belonged to: its `benchmarkId`, else its key's."""
     if topic not in _BENCHMARK_TOPICS:
         return None
@@ -319,6 +339,8 @@ def subscribe(
     )
     async def consume(message: KafkaMessage) -> None:
         record = message.raw_message
+        if isinstance(record, tuple):  # a batch: never, this subscriber takes one message at a time
+            raise TypeError(f"{topic}: a batch of {len(record)} messages where one was expected")
         await process_message(
             message.body,
             record.key.decode("utf-8", errors="replace") if record.key else None,
@@ -341,5 +363,3 @@ def _describe(error: ValidationError) -> str:
         where = ".".join(str(part) for part in problem["loc"])
         problems.append(f"{where}: {problem['msg']}" if where else problem["msg"])
     return "; ".join(problems)
-
-

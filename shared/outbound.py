@@ -26,8 +26,14 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 
 __all__ = [
-    "OutboundPolicy", "OutboundRefused", "PolicyConnector", "connector", "fetch_text", "url_refusal",
-    "MAX_DOWNLOAD_BYTES", "DOWNLOAD_TIMEOUT_S",
+    "OutboundPolicy",
+    "OutboundRefused",
+    "PolicyConnector",
+    "connector",
+    "fetch_text",
+    "url_refusal",
+    "MAX_DOWNLOAD_BYTES",
+    "DOWNLOAD_TIMEOUT_S",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -53,8 +59,12 @@ def _kind(address: IPAddress) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return _kind(address.ipv4_mapped)
     for kind, flag in (
-        ("loopback", address.is_loopback), ("link-local", address.is_link_local), ("unspecified", address.is_unspecified),
-        ("multicast", address.is_multicast), ("reserved", address.is_reserved), ("private", address.is_private),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("unspecified", address.is_unspecified),
+        ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
     ):
         if flag:
             return kind
@@ -91,7 +101,9 @@ class OutboundPolicy:
         kind = _kind(ip)
         if kind is None:
             return None
-        return f"{host} resolves to {ip}, a {kind} address, which the outbound policy refuses (allow it with BENCH_OUTBOUND_ALLOW)"
+        return (
+            f"{host} resolves to {ip}, a {kind} address, which the outbound policy refuses (allow it with BENCH_OUTBOUND_ALLOW)"
+        )
 
 
 class PolicyConnector(aiohttp.TCPConnector):
@@ -146,15 +158,17 @@ async def fetch_text(
     whose message says what went wrong (the caller names the dataset)."""
     tcp = connector(policy, **({"resolver": resolver} if resolver is not None else {}))
     try:
-        async with aiohttp.ClientSession(connector=tcp, timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
-            async with session.get(url, max_redirects=MAX_REDIRECTS, allow_redirects=True) as response:
-                if response.status >= 400:
-                    raise ValueError(f"download failed with HTTP {response.status}")
-                body = bytearray()
-                async for chunk in response.content.iter_chunked(65_536):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise ValueError(f"download is larger than {max_bytes:,} bytes")
+        async with (
+            aiohttp.ClientSession(connector=tcp, timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            session.get(url, max_redirects=MAX_REDIRECTS, allow_redirects=True) as response,
+        ):
+            if response.status >= 400:
+                raise ValueError(f"download failed with HTTP {response.status}")
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(65_536):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise ValueError(f"download is larger than {max_bytes:,} bytes")
     except TimeoutError:
         raise ValueError(f"download took longer than {timeout_s:g}s in all") from None
     except aiohttp.TooManyRedirects:

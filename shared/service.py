@@ -6,9 +6,11 @@ stores in the background, so the probe answers at once even while a store hangs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
@@ -47,12 +49,10 @@ async def ensure_topics(settings: Settings) -> None:
         existing = set(await admin.list_topics())
         missing = [t for t in Topics(settings).all() if t.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another service created it between our list and our create
                 await admin.create_topics(
                     [NewTopic(t.name, num_partitions=t.num_partitions, replication_factor=t.replication_factor) for t in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another service created it between our list and our create
             log.info("created topics %s", ", ".join(t.name for t in missing))
     finally:
         await admin.close()
@@ -73,7 +73,8 @@ def readiness_monitor(broker: KafkaBroker, settings: Settings, checks: Sequence[
     timeout_s = min(settings.readiness_interval_s, READINESS_TIMEOUT_S)
     return HealthMonitor(
         [("kafka", kafka_check(broker, timeout_s=timeout_s)), *checks],
-        interval_s=settings.readiness_interval_s, timeout_s=timeout_s,
+        interval_s=settings.readiness_interval_s,
+        timeout_s=timeout_s,
     )
 
 
@@ -99,11 +100,11 @@ def worker_app(
     monitor = readiness_monitor(broker, settings, readiness)
 
     @get(include_in_schema=False)
-    async def healthz(scope) -> AsgiResponse:  # noqa: ANN001 - ASGI scope
+    async def healthz(scope: Any) -> AsgiResponse:  # the ASGI scope; Any, as FastStream validates by annotation
         return AsgiResponse(b'{"status":"ok"}', 200, headers={"content-type": "application/json"})
 
     @get(include_in_schema=False)
-    async def readyz(scope) -> AsgiResponse:  # noqa: ANN001
+    async def readyz(scope: Any) -> AsgiResponse:
         status, body = readiness_body(monitor)
         return AsgiResponse(json.dumps(body).encode(), status, headers={"content-type": "application/json"})
 
@@ -120,7 +121,7 @@ def worker_app(
     if registry is not None:
 
         @get(include_in_schema=False)
-        async def metrics(scope) -> AsgiResponse:  # noqa: ANN001
+        async def metrics(scope: Any) -> AsgiResponse:
             return AsgiResponse(generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST})
 
         routes.append(("/metrics", metrics))

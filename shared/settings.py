@@ -189,7 +189,9 @@ class Settings(BaseSettings):
                 " use SASL_SSL (or SASL_PLAINTEXT)"
             )
         if not protocol.endswith("SSL") and (given := [name for name, value in files.items() if value]):
-            raise ValueError(f"{', '.join(given)} set, but BENCH_KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS: use SSL or SASL_SSL")
+            raise ValueError(
+                f"{', '.join(given)} set, but BENCH_KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS: use SSL or SASL_SSL"
+            )
         if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
             raise ValueError("BENCH_KAFKA_SSL_KEYFILE needs BENCH_KAFKA_SSL_CERTFILE (the certificate of that key)")
         return self
@@ -219,7 +221,7 @@ class Settings(BaseSettings):
 
     @property
     def outbound_policy(self) -> OutboundPolicy:
-        from shared.outbound import OutboundPolicy  # noqa: PLC0415 - aiohttp only where URLs are fetched, not for every CLI command
+        from shared.outbound import OutboundPolicy  # here: aiohttp only where URLs are fetched, not for every CLI command
 
         return OutboundPolicy.parse(self.outbound_allow)
 

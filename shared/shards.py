@@ -4,9 +4,8 @@ under the broker's message limit however large the records are. The runner plans
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from shared.errors import DatasetError
 from shared.events import Sample, WorkItem
@@ -43,9 +42,11 @@ def shard_budget(
     """Bytes of samples one work item of `task` may carry: the message limit less everything else
     the item holds (the largest model config, the task, the few-shot examples)."""
     overhead = max(
-        len(WorkItem(
-            benchmark_id=benchmark_id, model=model, task=work_task(task), shard=0, samples=[], examples=list(examples)
-        ).to_wire())
+        len(
+            WorkItem(
+                benchmark_id=benchmark_id, model=model, task=work_task(task), shard=0, samples=[], examples=list(examples)
+            ).to_wire()
+        )
         for model in models
     )
     return max_message_bytes - overhead - SLACK_BYTES

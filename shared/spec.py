@@ -47,6 +47,7 @@ __all__ = [
     "describe_validation_error",
 ]
 
+
 def _printable(name: str) -> str:
     if any(ord(char) < 32 or ord(char) == 127 for char in name):
         raise ValueError("names may not contain control characters (such as NUL or a newline)")
@@ -237,7 +238,7 @@ class ModelConfig(SpecModel):
         for name, value in headers.items():
             if not _HEADER_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a header name: letters, digits and !#%&'*+^_`|~- only")
-            if any(ord(char) < 32 and char != "\t" or ord(char) == 127 for char in value):
+            if any((ord(char) < 32 and char != "\t") or ord(char) == 127 for char in value):
                 raise ValueError(f"{name}: a header value may not contain control characters (such as a newline)")
         return headers
 
@@ -434,7 +435,9 @@ def parse_document(model: type[M], data: Any, *, source: str, shape: str | None 
 
 def parse_spec(data: Any, *, source: str = "spec") -> BenchmarkSpec:
     """Validate a decoded spec; SpecError names the source, the field and the reason."""
-    return parse_document(BenchmarkSpec, data, source=source, shape="the spec must be a mapping with 'name', 'models' and 'tasks'")
+    return parse_document(
+        BenchmarkSpec, data, source=source, shape="the spec must be a mapping with 'name', 'models' and 'tasks'"
+    )
 
 
 def load_spec(path: Path) -> BenchmarkSpec:

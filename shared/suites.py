@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
-
-from pathlib import Path
 
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
@@ -122,7 +121,9 @@ class Suite(SpecModel):
 def load_suite(path: Path) -> Suite:
     """Read a YAML or JSON suite file; SpecError names the file, the field and the reason."""
     return parse_document(
-        Suite, read_document(path, "suite"), source=str(path),
+        Suite,
+        read_document(path, "suite"),
+        source=str(path),
         shape="a suite is a mapping with 'name', 'spec' and optionally 'schedule'",
     )
 

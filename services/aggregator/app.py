@@ -11,15 +11,15 @@ import time
 from faststream.asgi import AsgiFastStream
 
 from services.aggregator.handlers import AggregatorHandlers
-from shared.results.mongo_store import MongoStore
 from services.aggregator.reconciler import Reconciler
-from shared.results.store import BenchmarkFilter
 from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
 from shared.errors import InfrastructureError
 from shared.events import BenchmarkPlanned, DeadLetter, SampleScores
 from shared.logs import OutageLog
 from shared.messaging import DeliveryTelemetry, Outgoing, Topics, create_broker, publish, subscribe
+from shared.results.mongo_store import MongoStore
+from shared.results.store import BenchmarkFilter
 from shared.service import worker_app
 from shared.settings import Settings
 
@@ -47,13 +47,18 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         opened.append(store)
         handlers.attach(store)
         # gauges show each tenant's suites' latest runs: rebuilt from the store, so every replica agrees
-        telemetry.rebuild(await store.list_benchmarks(limit=REBUILD_FROM, where=BenchmarkFilter(status="completed"), every_tenant=True))
+        telemetry.rebuild(
+            await store.list_benchmarks(limit=REBUILD_FROM, where=BenchmarkFilter(status="completed"), every_tenant=True)
+        )
 
         async def publish_outgoing(outgoing: Outgoing) -> None:
             await publish(broker, names, outgoing)
 
         reconciler = Reconciler(
-            store, publish=publish_outgoing, settings=settings, on_completed=telemetry.observe_completion,
+            store,
+            publish=publish_outgoing,
+            settings=settings,
+            on_completed=telemetry.observe_completion,
             on_failed=telemetry.observe_failure,
         )
         background.append(asyncio.create_task(reconcile_forever(reconciler, store, settings), name="reconciler"))
@@ -74,26 +79,46 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         await opened[0].ping()
 
     subscribe(
-        broker, names, settings,
-        topic=topics.BENCHMARKS_PLANNED, group="benchmarks-aggregator",
-        event_type=BenchmarkPlanned, handler=handlers.on_benchmark_planned, service="aggregator",
+        broker,
+        names,
+        settings,
+        topic=topics.BENCHMARKS_PLANNED,
+        group="benchmarks-aggregator",
+        event_type=BenchmarkPlanned,
+        handler=handlers.on_benchmark_planned,
+        service="aggregator",
         telemetry=delivery,
     )
     subscribe(
-        broker, names, settings,
-        topic=topics.BENCHMARKS_SCORES, group="benchmarks-aggregator",
-        event_type=SampleScores, handler=handlers.on_sample_scores, service="aggregator",
+        broker,
+        names,
+        settings,
+        topic=topics.BENCHMARKS_SCORES,
+        group="benchmarks-aggregator",
+        event_type=SampleScores,
+        handler=handlers.on_sample_scores,
+        service="aggregator",
         telemetry=delivery,
     )
     subscribe(
-        broker, names, settings,
-        topic=topics.BENCHMARKS_DLQ, group="benchmarks-aggregator",
-        event_type=DeadLetter, handler=handlers.on_dead_letter, service="aggregator",
-        telemetry=delivery, dead_letters=False,  # a letter about a letter would loop
+        broker,
+        names,
+        settings,
+        topic=topics.BENCHMARKS_DLQ,
+        group="benchmarks-aggregator",
+        event_type=DeadLetter,
+        handler=handlers.on_dead_letter,
+        service="aggregator",
+        telemetry=delivery,
+        dead_letters=False,  # a letter about a letter would loop
     )
     return worker_app(
-        broker, settings, readiness=[("mongodb", mongo_ready)], registry=telemetry.registry,
-        on_startup=[open_store], after_shutdown=[stop_reconciler, close_store],
+        broker,
+        settings,
+        readiness=[("mongodb", mongo_ready)],
+        registry=telemetry.registry,
+        on_startup=[open_store],
+        after_shutdown=[stop_reconciler, close_store],
     )
 
 

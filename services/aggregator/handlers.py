@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from shared.results.completion import complete_if_done, completion_event, fail_benchmark
-from shared.results.store import TrackedStore
 from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
 from shared.events import BenchmarkPlanned, DeadLetter, SampleScores, utc_now
 from shared.messaging import Outgoing
+from shared.results.completion import complete_if_done, completion_event, fail_benchmark
+from shared.results.store import TrackedStore
 from shared.settings import Settings
 
 __all__ = ["AggregatorHandlers"]

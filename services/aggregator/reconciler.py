@@ -22,12 +22,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from shared.results.completion import complete_if_done, completion_event, fail_benchmark
-from shared.results.store import BenchmarkRecord, InFlight, TrackedStore
 from shared import topics
 from shared.errors import InfrastructureError, MessageTooLarge
 from shared.events import BenchmarkPlanned, BenchmarkRequested, Redrive, ShardRef, utc_now
 from shared.messaging import Outgoing
+from shared.results.completion import complete_if_done, completion_event, fail_benchmark
+from shared.results.store import BenchmarkRecord, InFlight, TrackedStore
 from shared.settings import Settings
 
 __all__ = ["Reconciler", "RoundReport", "missing_shards"]
@@ -92,8 +92,12 @@ class Reconciler:
                 raise
             except Exception:  # a bug must not stop every other benchmark's repair
                 log.exception("reconciling %s failed", entry.benchmark_id)
-        for what, ids in (("published from the outbox", report.published), ("completed", report.completed),
-                          ("re-driven", report.redriven), ("failed", report.failed)):
+        for what, ids in (
+            ("published from the outbox", report.published),
+            ("completed", report.completed),
+            ("re-driven", report.redriven),
+            ("failed", report.failed),
+        ):
             if ids:
                 log.info("reconciler: %s %s", what, ", ".join(ids))
         return report
@@ -110,18 +114,21 @@ class Reconciler:
             await store.forget_in_flight(benchmark_id)
             return
         if not entry.queued:
-            if (now - entry.created_at).total_seconds() >= self._settings.outbox_grace_s:
-                if await self._send(store, record, BenchmarkRequested.model_validate_json(entry.request or ""), report):
-                    await store.mark_queued(benchmark_id)
-                    await store.note_progress(benchmark_id, scored=0, at=now)
-                    report.published.append(benchmark_id)
+            if (now - entry.created_at).total_seconds() >= self._settings.outbox_grace_s and await self._send(
+                store, record, BenchmarkRequested.model_validate_json(entry.request or ""), report
+            ):
+                await store.mark_queued(benchmark_id)
+                await store.note_progress(benchmark_id, scored=0, at=now)
+                report.published.append(benchmark_id)
             return
 
-        if entry.progress_at is None:  # first sight: the stall clock starts now
+        progress_at = entry.progress_at
+        if progress_at is None:  # first sight: the stall clock starts now
             scored = await store.count_scores(benchmark_id)
             await store.note_progress(benchmark_id, scored=scored, at=now)
-            entry = dataclasses.replace(entry, scored=scored, progress_at=now)
-        elif (now - entry.progress_at).total_seconds() < 2 * self._settings.reconcile_interval_s and not self._all_scored(
+            progress_at = now
+            entry = dataclasses.replace(entry, scored=scored, progress_at=progress_at)
+        elif (now - progress_at).total_seconds() < 2 * self._settings.reconcile_interval_s and not self._all_scored(
             record, entry.scored
         ):
             return  # scores are arriving (the aggregator notes each shard): nothing to count
@@ -129,8 +136,12 @@ class Reconciler:
             scored = await store.count_scores(benchmark_id)
         if self._all_scored(record, scored):
             finished = await complete_if_done(
-                store, benchmark_id, scored=scored, on_completed=self._on_completed,
-                bootstrap_seed=self._settings.bootstrap_seed, bootstrap_resamples=self._settings.bootstrap_resamples,
+                store,
+                benchmark_id,
+                scored=scored,
+                on_completed=self._on_completed,
+                bootstrap_seed=self._settings.bootstrap_seed,
+                bootstrap_resamples=self._settings.bootstrap_resamples,
             )
             if finished is not None:
                 await self._publish(Outgoing(topics.BENCHMARKS_COMPLETED, benchmark_id, completion_event(finished)))
@@ -139,15 +150,20 @@ class Reconciler:
         if entry.scored != scored:  # moved since the last note
             await store.note_progress(benchmark_id, scored=scored, at=now)
             return
-        idle_s = (now - entry.progress_at).total_seconds()
+        idle_s = (now - progress_at).total_seconds()
         if idle_s < self._settings.stall_timeout_s:
             return
 
         expected = record.plan.expected_samples if record.plan is not None else None
         if entry.redrives >= self._settings.max_redrives or entry.request is None:
-            tries = f"after {entry.redrives} re-drives" if entry.request is not None else "and its request is not stored to re-drive it"
+            tries = (
+                f"after {entry.redrives} re-drives"
+                if entry.request is not None
+                else "and its request is not stored to re-drive it"
+            )
             await self._fail(
-                store, record,
+                store,
+                record,
                 f"stalled: no new score for {idle_s:.0f}s {tries};"
                 f" {scored} of {expected if expected is not None else 'an unknown number of'} samples scored",
                 report,

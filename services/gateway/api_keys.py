@@ -58,9 +58,14 @@ class ApiKey:
     def to_json(self) -> dict[str, Any]:
         """What an admin may see of a key: never its secret nor its hash."""
         return {
-            "keyId": self.key_id, "tenant": self.tenant, "role": self.role, "name": self.name,
-            "createdAt": self.created_at.isoformat(), "createdBy": self.created_by,
-            "revokedAt": self.revoked_at.isoformat() if self.revoked_at else None, "revokedBy": self.revoked_by,
+            "keyId": self.key_id,
+            "tenant": self.tenant,
+            "role": self.role,
+            "name": self.name,
+            "createdAt": self.created_at.isoformat(),
+            "createdBy": self.created_by,
+            "revokedAt": self.revoked_at.isoformat() if self.revoked_at else None,
+            "revokedBy": self.revoked_by,
         }
 
 
@@ -75,7 +80,7 @@ class Verdict:
 class KeyStore:
     """The `api_keys` collection: one document per key, `_id` its public id."""
 
-    def __init__(self, database: AsyncDatabase) -> None:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._keys = database["api_keys"]
 
     async def ensure_indexes(self) -> None:
@@ -90,10 +95,19 @@ class KeyStore:
         secret = f"bk_{key_id}_{secrets.token_urlsafe(32)}"
         record = ApiKey(key_id=key_id, tenant=tenant, role=role, name=name, created_at=now, created_by=created_by)
         with translated_errors():
-            await self._keys.insert_one({
-                "_id": key_id, "tenant": tenant, "role": role, "name": name, "sha256": _digest(secret),
-                "createdAt": now, "createdBy": created_by, "revokedAt": None, "revokedBy": None,
-            })
+            await self._keys.insert_one(
+                {
+                    "_id": key_id,
+                    "tenant": tenant,
+                    "role": role,
+                    "name": name,
+                    "sha256": _digest(secret),
+                    "createdAt": now,
+                    "createdBy": created_by,
+                    "revokedAt": None,
+                    "revokedBy": None,
+                }
+            )
         return record, secret
 
     async def verify(self, presented: str) -> Verdict:
@@ -126,7 +140,12 @@ class KeyStore:
 
 def _record(document: dict[str, Any]) -> ApiKey:
     return ApiKey(
-        key_id=document["_id"], tenant=document["tenant"], role=document["role"], name=document["name"],
-        created_at=document["createdAt"], created_by=document["createdBy"],
-        revoked_at=document.get("revokedAt"), revoked_by=document.get("revokedBy"),
+        key_id=document["_id"],
+        tenant=document["tenant"],
+        role=document["role"],
+        name=document["name"],
+        created_at=document["createdAt"],
+        created_by=document["createdBy"],
+        revoked_at=document.get("revokedAt"),
+        revoked_by=document.get("revokedBy"),
     )

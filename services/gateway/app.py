@@ -12,20 +12,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.results.mongo_store import MongoStore
 from services.gateway.api_keys import KeyStore
 from services.gateway.audit import AuditLog
 from services.gateway.body_limit import BodyLimit
 from services.gateway.dependencies import MISSING_KEY, Gateway
 from services.gateway.deployments import handle_deployment
-from services.gateway.routes import audit, benchmarks, deployments, health, keys, suites
-from services.gateway.routes import credentials
+from services.gateway.routes import audit, benchmarks, credentials, deployments, health, keys, suites
 from services.gateway.scheduler import Scheduler
 from services.gateway.suite_store import SuiteStore
 from shared import topics
 from shared.errors import InfrastructureError, InvalidInput, OverQuota
 from shared.events import DeploymentEvent
 from shared.messaging import DeliveryTelemetry, Outgoing, Topics, create_broker, subscribe
+from shared.results.mongo_store import MongoStore
 from shared.service import ensure_topics
 from shared.settings import Settings
 
@@ -47,9 +46,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return []
 
     subscribe(
-        broker, names, settings,
-        topic=topics.DEPLOYMENTS, group="benchmarks-gateway",
-        event_type=DeploymentEvent, handler=on_deployment, service="gateway", telemetry=delivery,
+        broker,
+        names,
+        settings,
+        topic=topics.DEPLOYMENTS,
+        group="benchmarks-gateway",
+        event_type=DeploymentEvent,
+        handler=on_deployment,
+        service="gateway",
+        telemetry=delivery,
     )
 
     @asynccontextmanager
@@ -57,8 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await ensure_topics(settings)
         store = await MongoStore.connect(settings)  # the client belongs to this event loop
         gateway = Gateway(
-            settings=settings, store=store, suites=SuiteStore(store.database, tenant=store.tenant),
-            broker=broker, topics=names, keys=KeyStore(store.database), audit=AuditLog(store.database),
+            settings=settings,
+            store=store,
+            suites=SuiteStore(store.database, tenant=store.tenant),
+            broker=broker,
+            topics=names,
+            keys=KeyStore(store.database),
+            audit=AuditLog(store.database),
         )
         await gateway.keys.ensure_indexes()
         await gateway.audit.ensure_indexes()
@@ -68,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.health.start()
         scheduling = (
             asyncio.create_task(Scheduler(gateway).run(settings.scheduler_interval_s), name="scheduler")
-            if settings.scheduler_enabled else None
+            if settings.scheduler_enabled
+            else None
         )
         try:
             yield
@@ -130,7 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(InfrastructureError)
     async def unavailable(request: Request, exc: InfrastructureError) -> JSONResponse:
         return JSONResponse(
-            {"detail": f"a backing service is unavailable, try again: {exc}"}, status_code=503,
+            {"detail": f"a backing service is unavailable, try again: {exc}"},
+            status_code=503,
             headers={"Retry-After": str(settings.retry_after_s)},
         )
 

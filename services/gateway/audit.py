@@ -15,7 +15,7 @@ __all__ = ["AuditLog"]
 
 
 class AuditLog:
-    def __init__(self, database: AsyncDatabase) -> None:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._entries = database["audit"]
 
     async def ensure_indexes(self) -> None:

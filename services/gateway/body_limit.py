@@ -75,6 +75,11 @@ class BodyLimit:
 
     async def _refuse(self, send: Send, *, received: str) -> None:
         body = json.dumps({"detail": body_too_large_message(self._max_bytes, received=received)}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

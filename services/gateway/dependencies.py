@@ -8,24 +8,33 @@ stores are bound to the key's tenant. A route cannot reach another tenant's data
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, Header, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 
-from shared.results.mongo_store import MongoStore
 from services.gateway.api_keys import ApiKey, KeyStore, Role, may
 from services.gateway.audit import AuditLog
 from services.gateway.suite_store import SuiteStore
 from shared.events import utc_now
 from shared.health import HealthMonitor
 from shared.messaging import Topics
+from shared.results.mongo_store import MongoStore
 from shared.settings import Settings
 
 __all__ = [
-    "Gateway", "Reading", "Submitting", "Administering", "AUTH_RESPONSES", "HealthDep", "IdempotencyKey", "MISSING_KEY", "SERVICE",
+    "Gateway",
+    "Reading",
+    "Submitting",
+    "Administering",
+    "AUTH_RESPONSES",
+    "HealthDep",
+    "IdempotencyKey",
+    "MISSING_KEY",
+    "SERVICE",
 ]
 
 SERVICE = "benchmarks-gateway"
@@ -65,12 +74,15 @@ class Gateway:
 MISSING_KEY = "missing API key: send the header 'Authorization: Bearer <key>'"
 
 _bearer = HTTPBearer(
-    auto_error=False, scheme_name="apiKey",
+    auto_error=False,
+    scheme_name="apiKey",
     description="An API key (`bk_...`): `benchmarks keys create`, or `benchmarks keys bootstrap` for the first one",
 )
 
 
-def _as(needed: Role):  # noqa: ANN202 - a dependency factory
+def _as(needed: Role) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Gateway]]:
+    """A dependency that authenticates the caller's key and checks that its role is at least `needed`."""
+
     async def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Gateway:
         gateway: Gateway = request.app.state.gateway
         if not gateway.settings.auth_enabled:
@@ -90,7 +102,7 @@ def _as(needed: Role):  # noqa: ANN202 - a dependency factory
     return caller
 
 
-def _refuse(code: int, message: str) -> None:
+def _refuse(code: int, message: str) -> NoReturn:
     headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
     raise HTTPException(code, message, headers=headers)
 
@@ -103,7 +115,7 @@ Administering = Annotated[Gateway, Depends(_as("admin"))]
 """Change suites and baselines, manage keys and credentials, read the audit trail."""
 
 
-AUTH_RESPONSES: dict[int | str, dict] = {
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown or revoked one; `detail` says which"},
     403: {"description": "The API key's role may not do this; `detail` names the role needed"},
 }
@@ -121,7 +133,10 @@ HealthDep = Annotated[HealthMonitor, Depends(_health)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
         description="Any unique printable string (e.g. a UUID): a retry with the same key returns the same"
         " benchmark instead of starting a second one",
     ),

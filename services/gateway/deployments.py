@@ -36,7 +36,9 @@ async def handle_deployment(
         raise RequestProblem(("suite",), f"no suite named {event.suite!r} (create it with PUT /v1/suites/{event.suite})")
     spec = deployment_spec(record.suite, event)  # refuse a bad event before claiming its version
     if credentials is not None:  # posted over HTTP: its model is a stranger's (a credential of its tenant, no apiKeyEnv)
-        await check_model(spec.models[0], gateway.settings, tenant=gateway.tenant, credentials=credentials, loc=("body", "modelConfig"))
+        await check_model(
+            spec.models[0], gateway.settings, tenant=gateway.tenant, credentials=credentials, loc=("body", "modelConfig")
+        )
     where = f" at {event.endpoint}" if event.endpoint else ""
     said = f", deployed by {event.deployed_by} (as the event says)" if event.deployed_by and gateway.caller else ""
     benchmark_id, started = await start_once(

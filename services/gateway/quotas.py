@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from shared.results.mongo_store import MongoStore
 from shared.errors import OverQuota
+from shared.results.mongo_store import MongoStore
 from shared.settings import TenantQuota
 
 __all__ = ["check_quota", "DAY"]

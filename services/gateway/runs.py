@@ -27,7 +27,13 @@ from shared.spec import BenchmarkSpec, ModelConfig, describe_validation_error
 from shared.suites import Suite
 
 __all__ = [
-    "spec_for_run", "deployment_spec", "start_benchmark", "start_once", "benchmark_id_for", "request_digest", "Started",
+    "spec_for_run",
+    "deployment_spec",
+    "start_benchmark",
+    "start_once",
+    "benchmark_id_for",
+    "request_digest",
+    "Started",
     "UNCACHED_TRIGGERS",
 ]
 
@@ -54,16 +60,18 @@ def spec_for_run(
         unknown = [name for name in models if name not in chosen]
         if unknown:
             raise RequestProblem(
-                loc + ("models",),
+                (*loc, "models"),
                 f"suite {suite.name!r} has no model {', '.join(map(repr, unknown))} (it has {', '.join(chosen)});"
                 " give its configuration too",
             )
         chosen = {name: chosen[name] for name in dict.fromkeys(models)}
     if endpoint is not None:
         if len(chosen) != 1:
-            raise RequestProblem(loc + ("endpoint",), f"an endpoint needs exactly one model to apply to, not {len(chosen)}; name it")
+            raise RequestProblem(
+                (*loc, "endpoint"), f"an endpoint needs exactly one model to apply to, not {len(chosen)}; name it"
+            )
         (only,) = chosen.values()
-        chosen = {only.name: _validated(only, {"baseUrl": endpoint}, loc + ("endpoint",))}
+        chosen = {only.name: _validated(only, {"baseUrl": endpoint}, (*loc, "endpoint"))}
     return suite.spec.model_copy(update={"models": list(chosen.values())})
 
 
@@ -150,11 +158,16 @@ async def start_benchmark(
             f" {gateway.settings.max_message_bytes:,}: give large datasets as a 'url'",
         )
     digest = request_digest(request)
-    if gateway.caller is not None and (idempotency_key is None or await gateway.store.get_benchmark(request.benchmark_id) is None):
+    if gateway.caller is not None and (
+        idempotency_key is None or await gateway.store.get_benchmark(request.benchmark_id) is None
+    ):
         # a replay is never refused: its first submission is what counts
         await check_quota(
-            gateway.store, gateway.settings.quota_for(gateway.tenant), evaluations=evaluations,
-            now=request.requested_at, busy_retry_s=gateway.settings.retry_after_s,
+            gateway.store,
+            gateway.settings.quota_for(gateway.tenant),
+            evaluations=evaluations,
+            now=request.requested_at,
+            busy_retry_s=gateway.settings.retry_after_s,
         )
     if not await gateway.store.create_benchmark(request, digest=digest, evaluations=evaluations):
         record = await gateway.store.get_benchmark(request.benchmark_id)
@@ -171,7 +184,9 @@ async def start_benchmark(
         await gateway.store.fail(request.benchmark_id, f"could not be queued: {exc}")
         raise RequestProblem(("body",), str(exc)) from None
     except (BrokerUnavailable, TimeoutError) as exc:
-        log.warning("benchmark %s stays in the outbox, Kafka did not take it: %s", request.benchmark_id, str(exc)[:300] or "timed out")
+        log.warning(
+            "benchmark %s stays in the outbox, Kafka did not take it: %s", request.benchmark_id, str(exc)[:300] or "timed out"
+        )
         return Started(request=request, created=True, queued=False)
     with contextlib.suppress(InfrastructureError):  # unmarked, the reconciler publishes it once more: harmless
         await gateway.store.mark_queued(request.benchmark_id)

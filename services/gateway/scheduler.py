@@ -62,7 +62,13 @@ class Scheduler:
             # starter's write failed, the next tick of any gateway repairs the record
             await gateway.suites.record_scheduled_run(record.suite.name, due.due_at, benchmark_id)
             if started_now:
-                log.info("started %s: suite %r of tenant %r, %s", benchmark_id, record.suite.name, gateway.tenant, due.describe(schedule))
+                log.info(
+                    "started %s: suite %r of tenant %r, %s",
+                    benchmark_id,
+                    record.suite.name,
+                    gateway.tenant,
+                    due.describe(schedule),
+                )
                 started.append(benchmark_id)
         return started
 

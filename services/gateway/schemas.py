@@ -29,8 +29,11 @@ class BenchmarkAccepted(ApiModel):
     @classmethod
     def of(cls, started: Started, status: str = "pending") -> BenchmarkAccepted:
         return cls(
-            benchmark_id=started.benchmark_id, status=status, location=f"/v1/benchmarks/{started.benchmark_id}",
-            queued=started.queued, replayed=not started.created,
+            benchmark_id=started.benchmark_id,
+            status=status,
+            location=f"/v1/benchmarks/{started.benchmark_id}",
+            queued=started.queued,
+            replayed=not started.created,
         )
 
 
@@ -59,4 +62,3 @@ class BenchmarkPage(ApiModel):
     items: list[BenchmarkSummary]
     limit: int
     offset: int
-

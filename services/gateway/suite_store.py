@@ -9,6 +9,7 @@ lease held by updating one document would not be safe there.
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,7 +61,7 @@ class ScheduledSuite:
 
 
 class SuiteStore:
-    def __init__(self, database: AsyncDatabase, *, tenant: str) -> None:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], *, tenant: str) -> None:
         self._suites = database["suites"]
         self._claims = database["claims"]
         self._tenant = tenant
@@ -85,6 +86,8 @@ class SuiteStore:
             if existing is None and await self.create(suite, now):
                 return True
             existing = existing or await self._suites.find_one({"_id": self._key(suite.name)})
+            if existing is None:  # another request created it and a third deleted it, all since our read
+                raise StoreUnavailable(f"suite {suite.name!r} was created and deleted meanwhile; try again")
             document = self._document(suite, now, created_at=existing["createdAt"])
             # both are the same model's dump: comparing them needs no validation (and a stored
             # suite that no longer validates can still be replaced)
@@ -99,12 +102,12 @@ class SuiteStore:
             document = await self._suites.find_one({"_id": self._key(name)})
         return _record(document) if document else None
 
-    async def list(self) -> list[SuiteRecord]:
+    async def list(self) -> list[SuiteRecord]:  # below this, `list` in the class is this method: builtins.list
         with translated_errors():
             cursor = self._suites.find({"tenant": self._tenant}).sort("name", ASCENDING)
             return [_record(document) async for document in cursor]
 
-    async def scheduled(self) -> list[ScheduledSuite]:
+    async def scheduled(self) -> builtins.list[ScheduledSuite]:
         """The suites that have a schedule, without their specs (which may hold whole datasets)."""
         with translated_errors():
             cursor = self._suites.find(
@@ -121,7 +124,7 @@ class SuiteStore:
                 async for document in cursor
             ]
 
-    async def scheduled_tenants(self) -> list[str]:
+    async def scheduled_tenants(self) -> builtins.list[str]:
         """Every tenant that has a scheduled suite (the scheduler serves them all)."""
         with translated_errors():  # not distinct(): FerretDB refuses its maxTimeMS (which timeoutMS adds)
             cursor = self._suites.find({"scheduleSince": {"$ne": None}}, {"_id": 0, "tenant": 1})

@@ -6,8 +6,8 @@ from faststream.asgi import AsgiFastStream
 
 from services.runner.handlers import RunnerHandlers
 from services.runner.models import ModelPool
-from services.runner.telemetry import RunnerTelemetry
 from services.runner.mongo_state import MongoRunnerState
+from services.runner.telemetry import RunnerTelemetry
 from shared import topics
 from shared.events import BenchmarkRequested, WorkItem
 from shared.messaging import DeliveryTelemetry, Topics, create_broker, subscribe
@@ -23,23 +23,41 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
     names = Topics(settings)
     state = MongoRunnerState(settings)  # rpm/tpm budgets and the cache, shared by every replica
     telemetry = RunnerTelemetry()
-    handlers = RunnerHandlers(settings, ModelPool(
-        budget=state, cache=state, key_bindings=settings.model_keys, outbound=settings.outbound_policy, credentials=state
-    ), telemetry)
+    handlers = RunnerHandlers(
+        settings,
+        ModelPool(
+            budget=state, cache=state, key_bindings=settings.model_keys, outbound=settings.outbound_policy, credentials=state
+        ),
+        telemetry,
+    )
     delivery = DeliveryTelemetry(telemetry.registry)
     subscribe(
-        broker, names, settings,
-        topic=topics.BENCHMARKS_REQUESTED, group="benchmarks-planner",
-        event_type=BenchmarkRequested, handler=handlers.on_benchmark_requested, service="runner",
+        broker,
+        names,
+        settings,
+        topic=topics.BENCHMARKS_REQUESTED,
+        group="benchmarks-planner",
+        event_type=BenchmarkRequested,
+        handler=handlers.on_benchmark_requested,
+        service="runner",
         telemetry=delivery,
     )
     subscribe(
-        broker, names, settings,
-        topic=topics.BENCHMARKS_WORK, group="benchmarks-runner",
-        event_type=WorkItem, handler=handlers.on_work_item, service="runner", telemetry=delivery,
+        broker,
+        names,
+        settings,
+        topic=topics.BENCHMARKS_WORK,
+        group="benchmarks-runner",
+        event_type=WorkItem,
+        handler=handlers.on_work_item,
+        service="runner",
+        telemetry=delivery,
         workers=settings.runner_shards_in_flight,
     )
     return worker_app(
-        broker, settings, readiness=[("mongodb", state.ping)], registry=telemetry.registry,
+        broker,
+        settings,
+        readiness=[("mongodb", state.ping)],
+        registry=telemetry.registry,
         after_shutdown=[handlers.close, state.close],
     )

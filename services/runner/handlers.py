@@ -7,15 +7,15 @@ from pathlib import Path
 
 from services.runner.executor import run_work_item, split_outputs
 from services.runner.models import ModelPool
-from services.runner.telemetry import RunnerTelemetry
 from services.runner.planner import plan_benchmark
-from shared.shards import SLACK_BYTES
+from services.runner.telemetry import RunnerTelemetry
 from shared import topics
 from shared.datasets import check_server_path, fetch_task_dataset
 from shared.errors import InvalidInput
 from shared.events import BenchmarkPlanned, BenchmarkRequested, WorkItem
 from shared.messaging import Outgoing
 from shared.settings import Settings
+from shared.shards import SLACK_BYTES
 
 __all__ = ["RunnerHandlers"]
 

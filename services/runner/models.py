@@ -12,11 +12,11 @@ from typing import Protocol
 
 from services.runner.adapters import ModelAdapter, create_adapter
 from services.runner.adapters.base import Completion, GenerationRequest
+from services.runner.adapters.http import api_key, guarded_transport
 from services.runner.cache import CachedModel, ResponseCache
 from services.runner.pacing import MemoryBudget, PacedModel, RateBudget
 from shared.credentials import CredentialRefused
 from shared.errors import ModelConfigError, ModelRequestRejected
-from services.runner.adapters.http import api_key, guarded_transport
 from shared.key_policy import KeyBindings, key_refusal
 from shared.outbound import OutboundPolicy
 from shared.spec import ModelConfig
@@ -167,7 +167,10 @@ class ModelPool:
                     " use apiKeyEnv locally"
                 )
             adapter = CredentialedModel(
-                config, tenant=tenant, credentials=self._credentials, ttl_s=self._credential_ttl_s,
+                config,
+                tenant=tenant,
+                credentials=self._credentials,
+                ttl_s=self._credential_ttl_s,
                 open_adapter=lambda secret: create_adapter(config, api_key=secret, transport=transport),
             )
         else:

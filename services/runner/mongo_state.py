@@ -17,6 +17,7 @@ from contextlib import suppress
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.runner.pacing import WindowPlan
@@ -36,11 +37,11 @@ class MongoRunnerState:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._clock = clock
-        self._client: AsyncMongoClient | None = None
+        self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self._next_slot: dict[str, int] = {}
         self._credentials: CredentialStore | None = None
 
-    def _collection(self, name: str = "rate_budgets"):  # noqa: ANN202
+    def _collection(self, name: str = "rate_budgets") -> AsyncCollection[dict[str, Any]]:
         if self._client is None:  # opened on first use, in the serving event loop
             self._client = AsyncMongoClient(
                 self._settings.mongo_url, serverSelectionTimeoutMS=5_000, timeoutMS=int(self._settings.store_timeout_s * 1000)

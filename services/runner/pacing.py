@@ -175,10 +175,10 @@ class PacedModel:
             await self._sleep(delay)  # outside the limit: a waiting retry holds no slot
 
     def _delay(self, attempt: int, error: ModelError) -> float:
-        retry_after = getattr(error, "retry_after_s", None)
+        retry_after = error.retry_after_s if isinstance(error, RateLimited) else None
         if retry_after is not None:
             return retry_after + self._rng.uniform(0, 0.1 * retry_after + 0.01)
-        return self._rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))  # full jitter
+        return self._rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0**attempt))  # full jitter
 
     async def _wait_for_budget(self, request: GenerationRequest) -> None:
         for plan, amount, suffix in (

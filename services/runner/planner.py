@@ -6,9 +6,8 @@ however large the records are; a record too large for any message fails the plan
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from shared.events import BenchmarkPlanned, BenchmarkRequested, TaskPlan, WorkItem
 from shared.shards import cut_shards, resolve_task, shard_budget, work_task
@@ -17,6 +16,7 @@ if TYPE_CHECKING:  # the type only: loading datasets is I/O, this module is pure
     from shared.datasets import Dataset
 
 __all__ = ["plan_benchmark"]
+
 
 def plan_benchmark(
     request: BenchmarkRequested, datasets: Mapping[str, Dataset], *, shard_size: int, max_message_bytes: int
@@ -29,9 +29,7 @@ def plan_benchmark(
     for task in spec.tasks:
         dataset = datasets[task.name]
         resolved = resolve_task(task, dataset)
-        budget = shard_budget(
-            request.benchmark_id, spec.models, resolved, dataset.examples, max_message_bytes=max_message_bytes
-        )
+        budget = shard_budget(request.benchmark_id, spec.models, resolved, dataset.examples, max_message_bytes=max_message_bytes)
         shards = cut_shards(dataset.samples, max_samples=shard_size, max_bytes=budget, task=task.name)
         task_plans.append(
             TaskPlan(

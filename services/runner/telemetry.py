@@ -15,13 +15,17 @@ class RunnerTelemetry:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.latency = Histogram(
-            "benchmark_model_request_latency_seconds", "Model request latency, retries included, per sample",
-            ("tenant", "model"), registry=self.registry,
+            "benchmark_model_request_latency_seconds",
+            "Model request latency, retries included, per sample",
+            ("tenant", "model"),
+            registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
         )
         self.requests = Counter(
-            "benchmark_model_requests_total", "Samples sent to a model, by outcome (ok, error)",
-            ("tenant", "model", "outcome"), registry=self.registry,
+            "benchmark_model_requests_total",
+            "Samples sent to a model, by outcome (ok, error)",
+            ("tenant", "model", "outcome"),
+            registry=self.registry,
         )
         self.shards = Counter("benchmark_work_items_total", "Work shards run", ("tenant",), registry=self.registry)
 

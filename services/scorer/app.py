@@ -19,8 +19,14 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
     broker = create_broker(settings, client_id="benchmarks-scorer")
     delivery = DeliveryTelemetry()  # the scorer's only metrics: what it dead-letters or skips
     subscribe(
-        broker, Topics(settings), settings,
-        topic=topics.BENCHMARKS_OUTPUTS, group="benchmarks-scorer",
-        event_type=ModelOutputs, handler=on_model_outputs, service="scorer", telemetry=delivery,
+        broker,
+        Topics(settings),
+        settings,
+        topic=topics.BENCHMARKS_OUTPUTS,
+        group="benchmarks-scorer",
+        event_type=ModelOutputs,
+        handler=on_model_outputs,
+        service="scorer",
+        telemetry=delivery,
     )
     return worker_app(broker, settings, registry=delivery.registry)

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.errors import InvalidInput, UnknownMetric
+from shared.jsonl import json_objects, json_type
 from shared.metrics.aggregation import aggregate_with_ci
 from shared.metrics.base import Metric, MetricValue
 from shared.metrics.registry import get_metric
-from shared.errors import InvalidInput, UnknownMetric
-from shared.jsonl import json_objects, json_type
 
 __all__ = ["Pair", "ScoredPair", "parse_metric_names", "parse_pairs", "read_pairs", "score_pair", "summarize"]
 
@@ -86,9 +86,7 @@ def read_pairs(path: Path) -> list[Pair]:
 
 def parse_pairs(text: str, *, source: str) -> list[Pair]:
     # Lines end at "\n" only: str.splitlines would also split inside JSON strings holding U+2028
-    pairs = [
-        parse_pair(record, line_number=number, where=where) for number, where, record in json_objects(text, location=source)
-    ]
+    pairs = [parse_pair(record, line_number=number, where=where) for number, where, record in json_objects(text, location=source)]
     if not pairs:
         raise InvalidInput(f"{source}: no pairs (one JSON object per line with 'prediction' and 'references')")
     return pairs
@@ -140,8 +138,6 @@ def summarize(scored: Sequence[ScoredPair], metrics: Sequence[Metric], *, seed: 
     summary = {}
     for metric in metrics:
         values = [pair.values[metric.name] for pair in scored]
-        ci = aggregate_with_ci(
-            metric, [v.value for v in values], [v.details for v in values], seed=seed, resamples=resamples
-        )
+        ci = aggregate_with_ci(metric, [v.value for v in values], [v.details for v in values], seed=seed, resamples=resamples)
         summary[metric.name] = {"value": ci.mean, "ciLow": ci.ci_low, "ciHigh": ci.ci_high, "n": ci.n}
     return {"summary": summary}

@@ -6,8 +6,8 @@ that fails on hard samples cannot look better than one that answers them badly.
 
 from __future__ import annotations
 
-from shared.metrics.registry import get_metric
 from shared.events import ModelOutputs, SampleOutput, SampleScore, SampleScores
+from shared.metrics.registry import get_metric
 
 __all__ = ["score_outputs", "score_sample"]
 

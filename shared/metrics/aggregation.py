@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from shared.statistics import MeanWithCI, bootstrap_picks, mean_with_ci
 from shared.metrics.base import CorpusStatistic, Metric
+from shared.statistics import MeanWithCI, bootstrap_picks, mean_with_ci
 
 __all__ = ["aggregate_with_ci", "corpus_with_ci"]
 

@@ -269,9 +269,7 @@ def stem(word: str) -> str:
     # Step 5a: drop 'e' if m > 1, or if m == 1 and the stem does not end cvc (*o as in step 1b).
     if word[-1] == "e":
         measure = pattern.count(b"vc", 0, -1)
-        if measure > 1 or (
-            measure == 1 and not ((pattern[-4:-1] == b"cvc" and word[-2] not in "wxy") or pattern[:-1] == b"vc")
-        ):
+        if measure > 1 or (measure == 1 and not ((pattern[-4:-1] == b"cvc" and word[-2] not in "wxy") or pattern[:-1] == b"vc")):
             word = word[:-1]
             pattern = pattern[:-1]
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import difflib
 
+from shared.errors import UnknownMetric
 from shared.metrics import bleu, classification, rouge, squad
 from shared.metrics.base import Metric
-from shared.errors import UnknownMetric
 
 __all__ = ["METRICS", "get_metric", "metric_names"]
 
 METRICS: dict[str, Metric] = {
-    metric.name: metric
-    for metric in (*rouge.METRICS, *squad.METRICS, *classification.METRICS, *bleu.METRICS)
+    metric.name: metric for metric in (*rouge.METRICS, *squad.METRICS, *classification.METRICS, *bleu.METRICS)
 }
 
 _UNSTEMMED: dict[str, Metric] = {metric.name: metric for metric in rouge.metrics(stemming=False)}

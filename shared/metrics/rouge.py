@@ -14,7 +14,7 @@ once and cached too, which pays off when several models are scored against the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -51,8 +51,8 @@ def _best_scores(prediction: str, references: tuple[str, ...], stemming: bool) -
     best = per_reference[0]
     for scores in per_reference[1:]:
         # a later reference wins only with a higher F-measure, as score_multi's np.argmax does
-        best = tuple(new if new[2] > old[2] else old for old, new in zip(best, scores))
-    return {name: RougeScore(*score) for name, score in zip(ROUGE_TYPES, best)}
+        best = tuple(new if new[2] > old[2] else old for old, new in zip(best, scores, strict=True))
+    return {name: RougeScore(*score) for name, score in zip(ROUGE_TYPES, best, strict=True)}
 
 
 @lru_cache(maxsize=1024)
@@ -121,7 +121,7 @@ def metrics(*, stemming: bool = True) -> tuple[Metric, ...]:
     )
 
 
-def _compute(name: str, stemming: bool):  # noqa: ANN202 - returns Metric.compute's type
+def _compute(name: str, stemming: bool) -> Callable[[str, list[str]], MetricValue]:
     def compute(prediction: str, references: list[str]) -> MetricValue:
         if not references:
             raise ValueError("ROUGE needs at least one reference")

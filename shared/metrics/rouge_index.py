@@ -168,7 +168,7 @@ class ReferenceIndex:
         allowed = _reverse(all_bits, nbytes)
         reversed_byte, from_bytes = _REVERSED_BYTE, int.from_bytes
         union = 0
-        for vector, matches in zip(reversed(vectors), reversed(matches_by_step)):
+        for vector, matches in zip(reversed(vectors), reversed(matches_by_step), strict=True):
             # the vector's zero bits: the rows where this column steps up
             steps = from_bytes((all_bits ^ vector).to_bytes(nbytes, "little").translate(reversed_byte), "big")
             matching = from_bytes(matches.to_bytes(nbytes, "little").translate(reversed_byte), "big") if matches else 0

@@ -25,6 +25,8 @@ new codes never meet).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import AnyStr
 
 from shared.metrics.porter import stem
 
@@ -53,7 +55,7 @@ def _code(token: str) -> str:
     return code
 
 
-class _StemCodes(dict):
+class _StemCodes(dict[str | bytes, str]):
     """word -> the code of rouge-score's token for it ("" when rouge-score drops the word); a
     miss runs the stemmer once (hits stay in C)."""
 
@@ -65,7 +67,7 @@ class _StemCodes(dict):
         return code
 
 
-class _WordCodes(dict):
+class _WordCodes(dict[str | bytes, str]):
     """word -> the code of the word itself, for tokenizing without stemming (every [a-z0-9]+ run
     is a valid token)."""
 
@@ -83,12 +85,11 @@ def line_tokens(text: str, *, stemming: bool) -> list[str]:
     lowered = text.lower()
     if lowered.isascii():
         lines = lowered.encode("ascii").translate(_SEPARATORS).split(b"\n")
-        words_of = bytes.split
-        codes = _CODES[stemming, bytes]
-    else:
-        lines = lowered.split("\n")
-        words_of = _WORDS.findall
-        codes = _CODES[stemming, str]
+        return _sentences(lines, bytes.split, _CODES[stemming, bytes])
+    return _sentences(lowered.split("\n"), _WORDS.findall, _CODES[stemming, str])
+
+
+def _sentences(lines: list[AnyStr], words_of: Callable[[AnyStr], list[AnyStr]], codes: dict[str | bytes, str]) -> list[str]:
     join, code_of = "".join, codes.__getitem__
     # a dropped word's code is "": joining leaves it out; a line without tokens (rouge-score keeps
     # it) adds nothing to any ROUGE count

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
+
 from services.runner.adapters.anthropic import AnthropicModel
 from services.runner.adapters.base import Completion, GenerationRequest, ModelAdapter
 from services.runner.adapters.builtin import BuiltinModel
 from services.runner.adapters.openai import OpenAIModel
-import httpx
-
 from shared.spec import ModelConfig
 
 __all__ = ["Completion", "GenerationRequest", "ModelAdapter", "create_adapter"]

@@ -41,10 +41,14 @@ class AnthropicModel:
         name = self._config.name
         answer = await post_json(self._client, "/v1/messages", body, model=name)
         blocks = dig(answer, "content", model=name)
-        texts = [b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"] if isinstance(blocks, list) else []
+        texts = (
+            [b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+            if isinstance(blocks, list)
+            else []
+        )
         if not texts:
             raise ModelResponseInvalid(f"model {name!r}: the response has no text content")
-        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        usage: dict[str, Any] = answer["usage"] if isinstance(answer.get("usage"), dict) else {}
         return Completion(
             text="".join(texts),
             prompt_tokens=token_count(usage.get("input_tokens")),

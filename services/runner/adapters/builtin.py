@@ -37,9 +37,7 @@ _NUMBER_WORDS = frozenset(
     "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
     "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million".split()
 )
-_MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
-)
+_MONTHS = frozenset("january february march april may june july august september october november december".split())
 
 
 def split_sentences(text: str) -> list[str]:
@@ -132,7 +130,7 @@ def _answer_kind_bonus(question: str) -> Callable[[list[str]], float]:
 
     if q.startswith("when") or "what year" in q:
         return lambda words: 2.0 * (has_number(words) or any(w.lower() in _MONTHS for w in words))
-    if q.startswith("how many") or q.startswith("how much") or "how long" in q or "how old" in q:
+    if q.startswith(("how many", "how much")) or "how long" in q or "how old" in q:
         return lambda words: 2.0 * has_number(words)
     if q.startswith(("who", "where", "which")):
         return lambda words: 1.5 * capitalised(words)

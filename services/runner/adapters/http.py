@@ -41,7 +41,9 @@ def api_key(config: ModelConfig) -> str | None:
     return value
 
 
-def new_client(config: ModelConfig, headers: dict[str, str], *, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+def new_client(
+    config: ModelConfig, headers: dict[str, str], *, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
     """httpx's API over aiohttp's connection handling: httpcore's pool costs ~2.5 ms of CPU a
     request at 16 connections (measured: 280-400 requests/s on one core, vs ~900 with aiohttp),
     which would make the runner, not the model, the bottleneck (bench/runner_throughput.py)."""

@@ -29,7 +29,11 @@ class OpenAIModel:
 
     async def generate(self, request: GenerationRequest) -> Completion:
         params = request.params
-        body: dict[str, Any] = {"model": self._config.model_id, "temperature": params.temperature, "max_tokens": params.max_tokens}
+        body: dict[str, Any] = {
+            "model": self._config.model_id,
+            "temperature": params.temperature,
+            "max_tokens": params.max_tokens,
+        }
         if params.stop:
             body["stop"] = params.stop
         if params.seed is not None:
@@ -44,7 +48,7 @@ class OpenAIModel:
             prompt = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
             answer = await post_json(self._client, "/completions", {**body, "prompt": prompt}, model=name)
             text = dig(answer, "choices", 0, "text", model=name)
-        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        usage: dict[str, Any] = answer["usage"] if isinstance(answer.get("usage"), dict) else {}
         return Completion(
             text=text if isinstance(text, str) else "",
             prompt_tokens=token_count(usage.get("prompt_tokens")),
