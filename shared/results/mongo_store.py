@@ -20,23 +20,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.results import UpdateResult
 
-from shared.results.report import ScoredSample
-from shared.results.store import BenchmarkFilter, BenchmarkRecord, InFlight, cause_of
 from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, utc_now
 from shared.mongo import translated_errors
+from shared.results.report import ScoredSample
+from shared.results.store import (
+    FINISHED,
+    BenchmarkFilter,
+    BenchmarkRecord,
+    InFlight,
+    as_utc,
+    cause_of,
+    check_page,
+    stored_reason,
+)
 from shared.settings import Settings
 
 __all__ = ["MongoStore"]
 
 T = TypeVar("T")
+Document = dict[str, Any]
 SERVER_SELECTION_TIMEOUT_MS = 5_000
 DUPLICATE_KEY = 11000
 ROUNDS_KEPT = timedelta(hours=1)
@@ -54,9 +65,9 @@ async def _upsert(operation: Callable[[], Awaitable[T]]) -> T:
 
 
 class MongoStore:
-    def __init__(self, client: AsyncMongoClient, database: str, *, tenant: str) -> None:
+    def __init__(self, client: AsyncMongoClient[Document], database: str, *, tenant: str) -> None:
         self._client = client
-        self._db: AsyncDatabase = client[database]
+        self._db: AsyncDatabase[Document] = client[database]
         self._benchmarks = self._db["benchmarks"]
         self._scores = self._db["sample_scores"]
         self._in_flight = self._db["in_flight"]
@@ -66,7 +77,7 @@ class MongoStore:
     async def connect(cls, settings: Settings) -> MongoStore:
         """Open a client (in the running event loop) and make sure the indexes exist."""
         # timeoutMS bounds every operation: a paused database fails fast instead of hanging callers
-        client: AsyncMongoClient = AsyncMongoClient(
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
             settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
             timeoutMS=int(settings.store_timeout_s * 1000),
         )
@@ -81,7 +92,7 @@ class MongoStore:
             )
             await self._benchmarks.create_index([("tenant", ASCENDING), ("createdAt", DESCENDING)], name="newest")
             await self._scores.create_index(
-                [("tenant", ASCENDING), ("benchmarkId", ASCENDING), ("model", ASCENDING), ("task", ASCENDING), ("sampleId", ASCENDING)],
+                [(key, ASCENDING) for key in ("tenant", "benchmarkId", "model", "task", "sampleId")],
                 unique=True,
                 name="one_score_per_sample",
             )
@@ -91,7 +102,7 @@ class MongoStore:
         return MongoStore(self._client, self._db.name, tenant=tenant)
 
     @property
-    def database(self) -> AsyncDatabase:
+    def database(self) -> AsyncDatabase[Document]:
         """The database, for stores of other collections sharing this client (suites, claims)."""
         return self._db
 
@@ -159,7 +170,7 @@ class MongoStore:
             cursor = self._benchmarks.find(
                 {"tenant": self._tenant, "createdAt": {"$gte": since}}, {"_id": 0, "createdAt": 1, "evaluations": 1}
             ).sort("createdAt", ASCENDING)
-            return [(_utc(d["createdAt"]), int(d.get("evaluations") or 0)) async for d in cursor]
+            return [(as_utc(d["createdAt"]), int(d.get("evaluations") or 0)) async for d in cursor]
 
     async def mark_queued(self, benchmark_id: str) -> None:
         """Kafka took the request: it leaves the outbox."""
@@ -172,9 +183,14 @@ class MongoStore:
             cursor = self._in_flight.find({}).sort("createdAt", ASCENDING).limit(limit)
             return [
                 InFlight(
-                    benchmark_id=d["benchmarkId"], tenant=d["tenant"], created_at=_utc(d["createdAt"]), request=d.get("request"),
-                    queued=bool(d.get("queued", True)), scored=d.get("scored"),
-                    progress_at=_utc(d["progressAt"]) if d.get("progressAt") else None, redrives=int(d.get("redrives", 0)),
+                    benchmark_id=d["benchmarkId"],
+                    tenant=d["tenant"],
+                    created_at=as_utc(d["createdAt"]),
+                    request=d.get("request"),
+                    queued=bool(d.get("queued", True)),
+                    scored=d.get("scored"),
+                    progress_at=as_utc(d["progressAt"]) if d.get("progressAt") else None,
+                    redrives=int(d.get("redrives", 0)),
                 )
                 async for d in cursor
             ]
@@ -229,7 +245,9 @@ class MongoStore:
                         "suite": plan.suite,
                         "updatedAt": now,
                     },
-                    "$setOnInsert": {**self._new_benchmark(plan.benchmark_id, plan.planned_at), "status": "running"},
+                    "$setOnInsert": {
+                        **self._new_benchmark(plan.benchmark_id, plan.planned_at), "status": "running", "trigger": "api"
+                    },
                 },
                 upsert=True,
             ))
@@ -290,7 +308,7 @@ class MongoStore:
         await self.forget_in_flight(benchmark_id)
 
     async def fail(self, benchmark_id: str, reason: str) -> None:
-        await self._set(benchmark_id, {"status": "failed", "reason": reason.replace("\x00", "\\0")[:2000]})
+        await self._set(benchmark_id, {"status": "failed", "reason": stored_reason(reason)}, unless=FINISHED)
         await self.forget_in_flight(benchmark_id)
 
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None:
@@ -302,6 +320,9 @@ class MongoStore:
         self, *, limit: int = 20, offset: int = 0, where: BenchmarkFilter = BenchmarkFilter(), every_tenant: bool = False
     ) -> list[BenchmarkRecord]:
         """Newest first; `every_tenant` only for the aggregator's gauges at start-up, never for an API answer."""
+        check_page(limit, offset)
+        if limit == 0:
+            return []  # a cursor's limit(0) means no limit at all
         query: dict[str, Any] = {} if every_tenant else {"tenant": self._tenant}
         for field, value in (
             ("suite", where.suite), ("trigger", where.trigger), ("status", where.status), ("spec.models.name", where.model)
@@ -318,29 +339,30 @@ class MongoStore:
             return [_record(document) async for document in cursor]
 
     async def set_baseline(self, suite: str, models: dict[str, str]) -> None:
+        def pin(model: str, benchmark_id: str) -> Callable[[], Awaitable[UpdateResult]]:
+            return lambda: self._db["baselines"].update_one(
+                {"_id": json.dumps([self._tenant, suite, model])},
+                {"$set": {"tenant": self._tenant, "suite": suite, "model": model, "benchmarkId": benchmark_id}},
+                upsert=True,
+            )
+
         with translated_errors():
             for model, benchmark_id in models.items():
-                await _upsert(lambda model=model, benchmark_id=benchmark_id: self._db["baselines"].update_one(
-                    {"_id": json.dumps([self._tenant, suite, model])},
-                    {"$set": {"tenant": self._tenant, "suite": suite, "model": model, "benchmarkId": benchmark_id}},
-                    upsert=True,
-                ))
+                await _upsert(pin(model, benchmark_id))
 
     async def get_baseline(self, suite: str) -> dict[str, str]:
         with translated_errors():
-            cursor = self._db["baselines"].find({"tenant": self._tenant, "suite": suite})
+            cursor = self._db["baselines"].find({"tenant": self._tenant, "suite": suite}).sort("model", ASCENDING)
             return {d["model"]: d["benchmarkId"] async for d in cursor}
 
     async def close(self) -> None:
         await self._client.close()
 
-    async def _set(self, benchmark_id: str, fields: dict[str, Any]) -> None:
+    async def _set(self, benchmark_id: str, fields: dict[str, Any], *, unless: tuple[str, ...] = ()) -> None:
+        """Set `fields`, unless the benchmark's status is one of `unless`."""
+        spared: dict[str, Any] = {"status": {"$nin": list(unless)}} if unless else {}
         with translated_errors():
-            await self._benchmarks.update_one(self._key(benchmark_id), {"$set": {**fields, "updatedAt": utc_now()}})
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+            await self._benchmarks.update_one({**self._key(benchmark_id), **spared}, {"$set": {**fields, "updatedAt": utc_now()}})
 
 
 def _record(document: dict[str, Any]) -> BenchmarkRecord:
@@ -351,8 +373,8 @@ def _record(document: dict[str, Any]) -> BenchmarkRecord:
         suite=document["suite"],
         status=document["status"],
         trigger=document.get("trigger", "api"),
-        created_at=_utc(document["createdAt"]),
-        updated_at=_utc(document["updatedAt"]),
+        created_at=as_utc(document["createdAt"]),
+        updated_at=as_utc(document["updatedAt"]),
         spec=document.get("spec") or {},
         plan=BenchmarkPlanned.model_validate(document["plan"]) if document.get("plan") else None,
         report=document.get("report"),

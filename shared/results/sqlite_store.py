@@ -2,20 +2,31 @@
 and the response cache of the embedded runtime.
 
 Calls are synchronous inside the async methods: a local file answers in microseconds, and one
-connection on one thread keeps SQLite's locking simple.
+connection on one thread keeps SQLite's locking simple. Times are stored as ISO 8601 text in UTC
+to the millisecond (shared/results/store.py), so text order is time order.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from shared.results.report import ScoredSample
-from shared.results.store import BenchmarkFilter, BenchmarkRecord, cause_of
 from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, SampleScores, Status, utc_now
+from shared.results.report import ScoredSample
+from shared.results.store import (
+    FINISHED,
+    BenchmarkFilter,
+    BenchmarkRecord,
+    as_utc,
+    cause_of,
+    check_page,
+    stored_reason,
+    stored_time,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -34,6 +45,8 @@ CREATE TABLE IF NOT EXISTS benchmarks (
     report       TEXT,
     reason       TEXT,
     cause        TEXT,
+    request_digest TEXT,
+    evaluations  INTEGER,
     PRIMARY KEY (tenant, benchmark_id)
 );
 CREATE INDEX IF NOT EXISTS benchmarks_newest ON benchmarks (tenant, created_at DESC);
@@ -60,6 +73,8 @@ CREATE TABLE IF NOT EXISTS sample_scores (
     PRIMARY KEY (tenant, benchmark_id, model, task, sample_id)
 );
 """
+_ADDED_COLUMNS = {"cause": "TEXT", "request_digest": "TEXT", "evaluations": "INTEGER"}
+"""Columns a file written by an older version may lack: added when it is opened."""
 
 
 class SqliteStore:
@@ -70,18 +85,32 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         columns = {row["name"] for row in self._db.execute("PRAGMA table_info(benchmarks)")}
-        if "cause" not in columns:  # a file written before runs recorded who asked for them
-            with self._db:
-                self._db.execute("ALTER TABLE benchmarks ADD COLUMN cause TEXT")
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in columns:
+                with self._db:
+                    self._db.execute(f"ALTER TABLE benchmarks ADD COLUMN {column} {kind}")
         self._tenant = tenant
         self.path = path
 
-    async def create_benchmark(self, request: BenchmarkRequested) -> bool:
-        now = request.requested_at.isoformat()
+    @property
+    def tenant(self) -> str:
+        return self._tenant
+
+    def for_tenant(self, tenant: str) -> SqliteStore:
+        """The same file, bound to another tenant (sharing this connection: closing it closes ours)."""
+        other = copy.copy(self)
+        other._tenant = tenant
+        return other
+
+    async def create_benchmark(
+        self, request: BenchmarkRequested, *, digest: str | None = None, evaluations: int | None = None
+    ) -> bool:
+        now = _text(request.requested_at)
         with self._db:
             created = self._db.execute(
                 "INSERT OR IGNORE INTO benchmarks (tenant, benchmark_id, name, suite, status, trigger_kind,"
-                " created_at, updated_at, spec, cause) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                " created_at, updated_at, spec, cause, request_digest, evaluations)"
+                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self._tenant,
                     request.benchmark_id,
@@ -92,17 +121,31 @@ class SqliteStore:
                     now,
                     json.dumps(request.spec.to_document()),
                     json.dumps(cause_of(request)),
+                    digest,
+                    evaluations,
                 ),
             )
         return created.rowcount == 1
 
     async def save_plan(self, plan: BenchmarkPlanned) -> None:
+        # a plan may arrive for a benchmark the gateway did not record (another producer)
         with self._db:
             self._db.execute(
-                "UPDATE benchmarks SET plan = ?, updated_at = ?,"
-                " status = CASE status WHEN 'pending' THEN 'running' ELSE status END"
-                " WHERE tenant = ? AND benchmark_id = ?",
-                (plan.model_dump_json(by_alias=True), utc_now().isoformat(), self._tenant, plan.benchmark_id),
+                "INSERT INTO benchmarks (tenant, benchmark_id, name, suite, status, trigger_kind, created_at,"
+                " updated_at, spec, plan, evaluations) VALUES (?, ?, ?, ?, 'running', 'api', ?, ?, '{}', ?, ?)"
+                " ON CONFLICT (tenant, benchmark_id) DO UPDATE SET plan = excluded.plan, name = excluded.name,"
+                " suite = excluded.suite, evaluations = excluded.evaluations, updated_at = excluded.updated_at,"
+                " status = CASE status WHEN 'pending' THEN 'running' ELSE status END",
+                (
+                    self._tenant,
+                    plan.benchmark_id,
+                    plan.name,
+                    plan.suite,
+                    _text(plan.planned_at),
+                    _text(utc_now()),
+                    plan.model_dump_json(by_alias=True),
+                    plan.expected_samples,
+                ),
             )
 
     async def save_scores(self, scores: SampleScores) -> int:
@@ -134,7 +177,7 @@ class SqliteStore:
         self._update(benchmark_id, status="completed", report=json.dumps(report), reason=None)
 
     async def fail(self, benchmark_id: str, reason: str) -> None:
-        self._update(benchmark_id, status="failed", reason=reason)
+        self._update(benchmark_id, status="failed", unless=FINISHED, reason=stored_reason(reason))
 
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None:
         row = self._db.execute(
@@ -145,6 +188,7 @@ class SqliteStore:
     async def list_benchmarks(
         self, *, limit: int = 20, offset: int = 0, where: BenchmarkFilter = BenchmarkFilter()
     ) -> list[BenchmarkRecord]:
+        check_page(limit, offset)
         conditions, values = ["tenant = ?"], [self._tenant]
         for column, value in (("suite", where.suite), ("trigger_kind", where.trigger), ("status", where.status)):
             if value is not None:
@@ -154,17 +198,14 @@ class SqliteStore:
             conditions.append("EXISTS (SELECT 1 FROM json_each(spec, '$.models') WHERE json_extract(value, '$.name') = ?)")
             values.append(where.model)
         rows = self._db.execute(
-            f"SELECT * FROM benchmarks WHERE {' AND '.join(conditions)}"
-            " ORDER BY created_at DESC, benchmark_id LIMIT ? OFFSET ?",
+            f"SELECT * FROM benchmarks WHERE {' AND '.join(conditions)} ORDER BY created_at DESC, benchmark_id LIMIT ? OFFSET ?",
             (*values, limit, offset),
         )
         return [_record(row) for row in rows]
 
     async def get_response(self, key: str) -> dict[str, Any] | None:
         """A stored model response (the runner's response cache, services/runner/cache.py)."""
-        row = self._db.execute(
-            "SELECT completion FROM responses WHERE tenant = ? AND key = ?", (self._tenant, key)
-        ).fetchone()
+        row = self._db.execute("SELECT completion FROM responses WHERE tenant = ? AND key = ?", (self._tenant, key)).fetchone()
         return json.loads(row["completion"]) if row else None
 
     async def put_response(self, key: str, completion: dict[str, Any]) -> None:
@@ -190,14 +231,20 @@ class SqliteStore:
     async def close(self) -> None:
         self._db.close()
 
-    def _update(self, benchmark_id: str, *, status: Status, **columns: str | None) -> None:
-        assignments = ", ".join(f"{column} = ?" for column in columns)
+    def _update(self, benchmark_id: str, *, status: Status, unless: tuple[Status, ...] = (), **columns: str | None) -> None:
+        """Set the status and `columns`, unless the benchmark's status is one of `unless`."""
+        assignments = "".join(f", {column} = ?" for column in columns)
+        spared = f" AND status NOT IN ({', '.join('?' for _ in unless)})" if unless else ""
         with self._db:
             self._db.execute(
-                f"UPDATE benchmarks SET status = ?, updated_at = ?{', ' if columns else ''}{assignments}"
-                " WHERE tenant = ? AND benchmark_id = ?",
-                (status, utc_now().isoformat(), *columns.values(), self._tenant, benchmark_id),
+                f"UPDATE benchmarks SET status = ?, updated_at = ?{assignments} WHERE tenant = ? AND benchmark_id = ?{spared}",
+                (status, _text(utc_now()), *columns.values(), self._tenant, benchmark_id, *unless),
             )
+
+
+def _text(moment: datetime) -> str:
+    """A time as stored: fixed-width ISO 8601 in UTC, to the millisecond."""
+    return stored_time(moment).isoformat(timespec="milliseconds")
 
 
 def _record(row: sqlite3.Row) -> BenchmarkRecord:
@@ -208,11 +255,12 @@ def _record(row: sqlite3.Row) -> BenchmarkRecord:
         suite=row["suite"],
         status=row["status"],
         trigger=row["trigger_kind"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
+        created_at=as_utc(datetime.fromisoformat(row["created_at"])),
+        updated_at=as_utc(datetime.fromisoformat(row["updated_at"])),
         spec=json.loads(row["spec"]),
         plan=BenchmarkPlanned.model_validate_json(row["plan"]) if row["plan"] else None,
         report=json.loads(row["report"]) if row["report"] else None,
         reason=row["reason"],
         cause=json.loads(row["cause"]) if row["cause"] else {},
+        request_digest=row["request_digest"],
     )
