@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
+from shared.results.models import Comparison, ModelResult
 from shared.spec import BenchmarkSpec, ModelConfig, SpecModel, TaskSpec
 from shared.task_types import TaskTypeName
 
@@ -235,8 +236,9 @@ class BenchmarkCompleted(Event):
     trigger: Trigger = "api"
     requested_by: str | None = None
     deployment: DeploymentRef | None = None
-    results: list[dict[str, Any]] = Field(default_factory=list)
-    drift: dict[str, Any] | None = None
+    results: list[ModelResult] = Field(default_factory=list)
+    """The report's `results` (empty when the benchmark failed)."""
+    drift: Comparison | None = None
     """The comparison with the suite's baseline, when it has one (verdict per cell)."""
     completed_at: datetime = Field(default_factory=utc_now)
 

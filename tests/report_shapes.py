@@ -5,6 +5,7 @@ scalar replaced by its JSON type (`"float"` and `"int"` apart: `0.0` and `0` rea
 The builders below give the skeleton each reader relies on; the unit test
 (tests/unit/test_report_shape.py) and the integration test (tests/integration/test_report_wire.py)
 pin the embedded runtime's, the gateway's and the completion event's JSON to them.
+`stored_report` and `drift_cell` make small valid reports for tests of their readers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,21 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from shared.results.models import (
+    CellDetails,
+    Comparison,
+    ComparisonCell,
+    Latency,
+    MetricValue,
+    ModelResult,
+    Tokens,
+    Verdict,
+)
+from shared.results.report import Report
+
 __all__ = [
+    "stored_report",
+    "drift_cell",
     "shape",
     "assert_shape",
     "report_shape",
@@ -186,3 +201,85 @@ def completion_shape(results: list[Any], *, drift: Any = "null", **overrides: st
         "drift": drift,
         "completedAt": "str",
     }
+
+
+def drift_cell(
+    verdict: Verdict = "unchanged",
+    *,
+    model: str = "m",
+    task: str = "qa",
+    metric: str = "f1-score",
+    baseline: float = 80.0,
+    current: float = 80.0,
+    p_adjusted: float = 0.5,
+) -> ComparisonCell:
+    """A compared cell (the other figures made up, consistent enough for readers)."""
+    delta = current - baseline
+    return ComparisonCell(
+        model=model,
+        task=task,
+        metric=metric,
+        samples=10,
+        baseline=baseline,
+        current=current,
+        delta=delta,
+        ci_low=delta - 1.0,
+        ci_high=delta + 1.0,
+        p_value=p_adjusted,
+        p_adjusted=p_adjusted,
+        minimum_detectable_effect=1.0,
+        tolerance=0.0,
+        test="paired-bootstrap",
+        verdict=verdict,
+        worst=[],
+    )
+
+
+def stored_report(
+    benchmark_id: str,
+    values: Mapping[str, Mapping[str, Mapping[str, float]]],
+    *,
+    suite: str = "nightly",
+    samples: int = 10,
+    errors: int = 0,
+    drift: Sequence[ComparisonCell] | None = None,
+) -> dict[str, Any]:
+    """A completed report as a store keeps it: `values` is model -> task -> metric -> value, each
+    model x task of `samples` samples with `errors` errors; `drift` its cells when compared."""
+    results = [ModelResult.of(model, tasks) for model, tasks in values.items()]
+    details = [
+        CellDetails(
+            model=model,
+            task=task,
+            samples=samples,
+            expected_samples=samples,
+            errors=errors,
+            error_rate=errors / samples,
+            latency_ms=Latency(p50=120.0, p95=150.0),
+            tokens=Tokens(prompt=0, completion=0),
+            cost=None,
+            metrics={metric: MetricValue(value=value, ci_low=value, ci_high=value) for metric, value in metrics.items()},
+        )
+        for model, tasks in values.items()
+        for task, metrics in tasks.items()
+    ]
+    comparison = None
+    if drift is not None:
+        comparison = Comparison(
+            benchmark_id=benchmark_id,
+            against=dict.fromkeys(values, "bm_baseline"),
+            regressed=any(cell.verdict == "regressed" for cell in drift),
+            cells=list(drift),
+            refused=[],
+        )
+    report = Report(
+        benchmark_id=benchmark_id,
+        name="n",
+        suite=suite,
+        status="completed",
+        results=results,
+        details=details,
+        tasks=[],
+        drift=comparison,
+    )
+    return report.to_json()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from shared.results.report import report_of
 from shared.results.store import BenchmarkRecord
 
 __all__ = ["AggregatorTelemetry", "CELL_LABELS"]
@@ -44,9 +44,10 @@ class AggregatorTelemetry:
     def observe_completion(self, record: BenchmarkRecord) -> None:
         """Count a newly finished benchmark and show it in the gauges."""
         self.benchmarks.labels(tenant=record.tenant, status=record.status).inc()
-        for cell in (record.report or {}).get("details", []):
-            self.samples.labels(tenant=record.tenant, outcome="error").inc(cell.get("errors", 0))
-            self.samples.labels(tenant=record.tenant, outcome="ok").inc(cell.get("samples", 0) - cell.get("errors", 0))
+        report = report_of(record)
+        for cell in report.details if report is not None else []:
+            self.samples.labels(tenant=record.tenant, outcome="error").inc(cell.errors)
+            self.samples.labels(tenant=record.tenant, outcome="ok").inc(cell.samples - cell.errors)
         self.show(record)
 
     def observe_failure(self, tenant: str) -> None:
@@ -55,8 +56,8 @@ class AggregatorTelemetry:
 
     def show(self, record: BenchmarkRecord) -> None:
         """Set the gauges of the record's suite (in its tenant) from its report (the latest run wins)."""
-        report: dict[str, Any] = record.report or {}
-        if record.status != "completed" or not report:
+        report = report_of(record)
+        if record.status != "completed" or report is None:
             return
         scope = (record.tenant, record.suite)
         shown: dict[Gauge, set[tuple[str, ...]]] = defaultdict(set)
@@ -65,21 +66,18 @@ class AggregatorTelemetry:
             gauge.labels(*scope, *labels).set(value)
             shown[gauge].add((*scope, *labels))
 
-        for row in report.get("results", []):
-            model = row["model"]
-            put(self.last_completed, (model,), record.updated_at.timestamp())
-            for task, metrics in row.items():
-                if task == "model" or not isinstance(metrics, dict):
-                    continue
+        for row in report.results:
+            put(self.last_completed, (row.model,), record.updated_at.timestamp())
+            for task, metrics in row.tasks.items():
                 for metric, value in metrics.items():
                     if value is not None:
-                        put(self.value, (model, task, metric), value)
-        for cell in (report.get("drift") or {}).get("cells", []):
-            labels = (cell["model"], cell["task"], cell["metric"])
-            put(self.baseline, labels, cell["baseline"])
-            put(self.delta, labels, cell["delta"])
-            put(self.drift, labels, 1.0 if cell["verdict"] == "regressed" else 0.0)
-            put(self.p_value, labels, cell["pAdjusted"])
+                        put(self.value, (row.model, task, metric), value)
+        for cell in report.drift.cells if report.drift is not None else []:
+            compared = (cell.model, cell.task, cell.metric)
+            put(self.baseline, compared, cell.baseline)
+            put(self.delta, compared, cell.delta)
+            put(self.drift, compared, 1.0 if cell.verdict == "regressed" else 0.0)
+            put(self.p_value, compared, cell.p_adjusted)
         for gauge, before in self._shown.get(scope, {}).items():
             for labels in before - shown[gauge]:
                 gauge.remove(*labels)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.results.comparison import Run, compare_runs
-from shared.results.store import BenchmarkRecord, BenchmarkStore
 from shared.errors import InvalidInput
+from shared.results.comparison import Run, compare_runs
+from shared.results.models import Comparison
+from shared.results.store import BenchmarkRecord, BenchmarkStore
 
-__all__ = ["pin_baseline", "compare", "drift_section"]
+__all__ = ["pin_baseline", "compare_benchmark", "compare", "drift_section"]
 
 
 async def pin_baseline(store: BenchmarkStore, suite: str, benchmark_id: str, models: list[str] | None = None) -> dict[str, str]:
@@ -37,9 +38,9 @@ async def _run(store: BenchmarkStore, benchmark_id: str) -> Run:
     return record, await store.load_scores(benchmark_id)
 
 
-async def compare(
+async def compare_benchmark(
     store: BenchmarkStore, benchmark_id: str, against: str = "baseline", *, tolerance: float | None = None, seed: int = 0
-) -> dict[str, Any]:
+) -> Comparison:
     """Compare a completed benchmark with its suite's baseline, or with another benchmark id."""
     current = await _run(store, benchmark_id)
     record = current[0]
@@ -52,7 +53,14 @@ async def compare(
     return await _compare_with(store, current, pinned, tolerance=tolerance, seed=seed)
 
 
-async def drift_section(store: BenchmarkStore, record: BenchmarkRecord, run: Run, *, seed: int) -> dict[str, Any] | None:
+async def compare(
+    store: BenchmarkStore, benchmark_id: str, against: str = "baseline", *, tolerance: float | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """`compare_benchmark`'s comparison as its JSON dict, for the readers of dicts (the CLI)."""
+    return (await compare_benchmark(store, benchmark_id, against, tolerance=tolerance, seed=seed)).to_json()
+
+
+async def drift_section(store: BenchmarkStore, record: BenchmarkRecord, run: Run, *, seed: int) -> Comparison | None:
     """The `drift` section of a newly completed benchmark whose suite has a baseline."""
     pinned = {model: bid for model, bid in (await store.get_baseline(record.suite)).items() if bid != record.benchmark_id}
     if not pinned:
@@ -65,7 +73,7 @@ async def drift_section(store: BenchmarkStore, record: BenchmarkRecord, run: Run
 
 async def _compare_with(
     store: BenchmarkStore, current: Run, pinned: dict[str, str], *, tolerance: float | None = None, seed: int
-) -> dict[str, Any]:
+) -> Comparison:
     """Compare `current` with the benchmark pinned for each model (each read once), under the
     suite's tolerances unless `tolerance` overrides them."""
     runs = {benchmark_id: await _run(store, benchmark_id) for benchmark_id in set(pinned.values())}

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from shared.results.drift import CellComparison, Cells, adjust_and_decide, compare_cell, is_binary
+from shared.results.models import Comparison, Refusal
 from shared.results.report import ScoredSample
 from shared.results.store import BenchmarkRecord
 from shared.metrics.registry import METRICS
@@ -35,18 +36,19 @@ def compare_runs(
     tolerance: float | None = None,
     tolerances: Mapping[str, float] | None = None,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> Comparison:
     """Compare every model of `current` with the run `baselines` names for it. The tolerance of a
     metric is `tolerance` if given, else the suite's `tolerances` for it, else 0."""
     record, scored = current
     if record.plan is None:
         raise ValueError(f"{record.benchmark_id} has no plan yet: nothing to compare")
     now = _values(scored)
-    keys, refused = [], []
+    keys: list[tuple[str, str, str]] = []
+    refused: list[Refusal] = []
     before: Cells = {}
     for model in record.plan.models:
         if model not in baselines:
-            refused.append({"model": model, "task": None, "reason": "no baseline for this model"})
+            refused.append(Refusal(model=model, task=None, reason="no baseline for this model"))
             continue
         base_record, base_scored = baselines[model]
         base_tasks = {task.name: task for task in (base_record.plan.tasks if base_record.plan else [])}
@@ -54,7 +56,7 @@ def compare_runs(
         for task in record.plan.tasks:
             reason = _why_not_comparable(task, base_tasks.get(task.name), base_record.benchmark_id)
             if reason:
-                refused.append({"model": model, "task": task.name, "reason": reason})
+                refused.append(Refusal(model=model, task=task.name, reason=reason))
                 continue
             for metric in task.metrics:
                 key = (model, task.name, metric)
@@ -65,13 +67,13 @@ def compare_runs(
         tolerance_of=lambda metric: tolerance if tolerance is not None else (tolerances or {}).get(metric, 0.0),
         seed=seed,
     )
-    return {
-        "benchmarkId": record.benchmark_id,
-        "against": {model: run[0].benchmark_id for model, run in baselines.items() if model in record.plan.models},
-        "regressed": any(cell.verdict == "regressed" for cell in decided),
-        "cells": [cell.to_json() for cell in decided],
-        "refused": refused,
-    }
+    return Comparison(
+        benchmark_id=record.benchmark_id,
+        against={model: run[0].benchmark_id for model, run in baselines.items() if model in record.plan.models},
+        regressed=any(cell.verdict == "regressed" for cell in decided),
+        cells=[cell.to_model() for cell in decided],
+        refused=refused,
+    )
 
 
 def decide_cells(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from shared.results.baselines import drift_section
-from shared.results.report import build_report
-from shared.results.store import BenchmarkRecord, BenchmarkStore
 from shared.events import BenchmarkCompleted, RunVerdict
+from shared.results.baselines import drift_section
+from shared.results.report import build_report, report_of
+from shared.results.store import BenchmarkRecord, BenchmarkStore
 
 __all__ = ["complete_if_done", "fail_benchmark", "completion_event", "verdict_of"]
 
@@ -53,11 +53,11 @@ async def complete_if_done(
         bootstrap_seed=bootstrap_seed,
         bootstrap_resamples=bootstrap_resamples,
     )
-    finished = dataclasses.replace(record, status="completed", report=report, reason=None)
-    drift = await drift_section(store, finished, (finished, loaded), seed=bootstrap_seed)
-    if drift is not None:
-        report["drift"] = drift
-    await store.complete(benchmark_id, report)
+    done = dataclasses.replace(record, status="completed", reason=None)
+    drift = await drift_section(store, done, (done, loaded), seed=bootstrap_seed)
+    stored = report.model_copy(update={"drift": drift}).to_json()
+    finished = dataclasses.replace(done, report=stored)
+    await store.complete(benchmark_id, stored)
     if on_completed is not None:
         on_completed(finished)
     return finished
@@ -79,14 +79,17 @@ def verdict_of(record: BenchmarkRecord) -> RunVerdict | None:
         return "failed"
     if record.status != "completed":
         return None
-    cells = ((record.report or {}).get("drift") or {}).get("cells") or []
+    report = report_of(record)
+    cells = report.drift.cells if report is not None and report.drift is not None else []
     if not cells:
         return "no-baseline"
-    verdicts = {cell["verdict"] for cell in cells}
+    verdicts = {cell.verdict for cell in cells}
     return "regressed" if "regressed" in verdicts else "improved" if "improved" in verdicts else "unchanged"
 
 
 def completion_event(record: BenchmarkRecord) -> BenchmarkCompleted:
+    """The announcement of a finished benchmark: its verdict, and its report's results and drift."""
+    report = report_of(record)
     return BenchmarkCompleted(
         tenant=record.tenant,
         benchmark_id=record.benchmark_id,
@@ -98,6 +101,6 @@ def completion_event(record: BenchmarkRecord) -> BenchmarkCompleted:
         requested_by=record.requested_by,
         deployment=record.deployment,
         reason=record.reason,
-        results=(record.report or {}).get("results", []),
-        drift=(record.report or {}).get("drift"),
+        results=report.results if report is not None else [],
+        drift=report.drift if report is not None else None,
     )

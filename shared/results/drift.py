@@ -10,7 +10,7 @@ For each model x task x metric cell, over the samples both runs scored:
 - the minimum detectable effect at 80% power: the smallest change this many samples can catch;
 - the verdict: "regressed" or "improved" only when the adjusted p-value is below alpha, the CI
   excludes zero and |delta| is at least the tolerance; "unchanged" otherwise.
-Pure: numpy and the standard library only.
+Pure: numpy, the standard library and the report's models (a cell's JSON is a ComparisonCell).
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import math
 from statistics import NormalDist
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
-
 import numpy as np
 
+from shared.results.models import ComparisonCell, PairedTest, SampleDelta, Verdict
 from shared.statistics import RESAMPLE_CHUNK, bootstrap_mean_ci
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "is_binary",
 ]
 
-Verdict = Literal["regressed", "improved", "unchanged"]
 Cells = dict[tuple[str, str, str], dict[str, float]]
 """(model, task, metric) -> sample id -> score: one run's per-sample scores."""
 ALPHA = 0.05
@@ -62,20 +60,34 @@ class CellComparison:
     p_adjusted: float
     minimum_detectable_effect: float
     tolerance: float
-    test: str
+    test: PairedTest
     verdict: Verdict
     worst: tuple[tuple[str, float], ...]
     """The samples that got worst: (sample id, current - baseline), most negative first."""
 
+    def to_model(self) -> ComparisonCell:
+        """The cell as reports, comparisons and the API show it."""
+        return ComparisonCell(
+            model=self.model,
+            task=self.task,
+            metric=self.metric,
+            samples=self.samples,
+            baseline=self.baseline,
+            current=self.current,
+            delta=self.delta,
+            ci_low=self.ci_low,
+            ci_high=self.ci_high,
+            p_value=self.p_value,
+            p_adjusted=self.p_adjusted,
+            minimum_detectable_effect=self.minimum_detectable_effect,
+            tolerance=self.tolerance,
+            test=self.test,
+            verdict=self.verdict,
+            worst=[SampleDelta(sample_id=sample_id, delta=delta) for sample_id, delta in self.worst],
+        )
+
     def to_json(self) -> dict[str, object]:
-        return {
-            "model": self.model, "task": self.task, "metric": self.metric, "samples": self.samples,
-            "baseline": self.baseline, "current": self.current, "delta": self.delta,
-            "ciLow": self.ci_low, "ciHigh": self.ci_high, "pValue": self.p_value, "pAdjusted": self.p_adjusted,
-            "minimumDetectableEffect": self.minimum_detectable_effect, "tolerance": self.tolerance,
-            "test": self.test, "verdict": self.verdict,
-            "worst": [{"sampleId": sample_id, "delta": delta} for sample_id, delta in self.worst],
-        }
+        return self.to_model().to_json()
 
 
 def paired_bootstrap(

@@ -116,7 +116,7 @@ def test_report_gives_corpus_bleu_beside_mean_metrics() -> None:
                 ),
             )
         )
-    report = build_report(plan, scored, status="completed")
+    report = build_report(plan, scored, status="completed").to_json()
     cell = report["results"][0]["translation"]
     assert cell["bleu"] == pytest.approx(_sacrebleu_corpus(predictions, references), abs=1e-9)
     assert cell["rouge-1"] == pytest.approx(sum(s.score.scores["rouge-1"] for s in scored) / 30)

@@ -2,7 +2,8 @@
 prints), what GET /v1/benchmarks/{id} and GET /v1/benchmarks/{id}/compare answer, a report's
 `drift` section and the BenchmarkCompleted event. Keys, their order, JSON types, and for the
 deterministic quickstart the exact numbers. The gateway's routes run here on the SQLite store
-(the same JSON over FerretDB and Kafka: tests/integration/test_report_wire.py).
+(the same JSON over FerretDB and Kafka: tests/integration/test_report_wire.py). The OpenAPI
+document describes both answers (the report models of shared/results/models.py and report.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from services import embedded
+from services.gateway.app import create_app
 from services.gateway.routes import benchmarks as benchmark_routes
 from shared.events import BenchmarkRequested, new_benchmark_id
 from shared.results.baselines import pin_baseline
@@ -338,3 +340,44 @@ async def test_the_completion_event_carries_the_reports_results_and_drift(store:
         [],
         None,
     )
+
+
+def test_the_openapi_document_shows_the_report_and_the_comparison() -> None:
+    document = create_app(Settings(auth_enabled=False)).openapi()
+    schemas = document["components"]["schemas"]
+
+    def answer(path: str) -> dict[str, Any]:
+        response = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        return schemas[response["$ref"].removeprefix("#/components/schemas/")]
+
+    view = answer("/v1/benchmarks/{benchmark_id}")
+    assert list(view["properties"]) == [
+        *("benchmarkId", "name", "suite", "status", "results", "details", "tasks", "drift"),
+        *("trigger", "models", "requestedBy", "triggerDetail", "deployment", "createdAt", "updatedAt", "reason"),
+        *("verdict", "progress"),
+    ]
+    assert {"benchmarkId", "name", "status", "verdict", "progress"} <= set(view["required"])
+    assert view["properties"]["status"]["enum"] == ["pending", "running", "completed", "failed"]
+    row = schemas["ModelResult"]  # {model, <task>: {<metric>: value}}
+    assert view["properties"]["results"]["items"] == {"$ref": "#/components/schemas/ModelResult"}
+    assert row["required"] == ["model"] and row["properties"]["model"]["type"] == "string"
+    assert row["additionalProperties"] == {
+        "type": "object",
+        "additionalProperties": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+    }
+    details = schemas["CellDetails"]
+    assert {"samples", "errors", "errorRate", "latencyMs", "tokens", "cost", "metrics"} <= set(details["required"])
+    assert details["properties"]["metrics"]["additionalProperties"] == {"$ref": "#/components/schemas/MetricValue"}
+    assert list(schemas["MetricValue"]["properties"]) == ["value", "ciLow", "ciHigh"]
+    assert {"$ref": "#/components/schemas/Comparison"} in view["properties"]["drift"]["anyOf"]
+
+    comparison = answer("/v1/benchmarks/{benchmark_id}/compare")
+    assert comparison == schemas["Comparison"]
+    assert comparison["required"] == ["benchmarkId", "against", "regressed", "cells", "refused"]
+    assert comparison["properties"]["cells"]["items"] == {"$ref": "#/components/schemas/ComparisonCell"}
+    cell = schemas["ComparisonCell"]
+    assert {"delta", "ciLow", "ciHigh", "pValue", "pAdjusted", "minimumDetectableEffect", "verdict", "worst"} <= set(
+        cell["required"]
+    )
+    assert cell["properties"]["verdict"]["enum"] == ["regressed", "improved", "unchanged"]
+    assert schemas["Refusal"]["properties"]["task"]["anyOf"] == [{"type": "string"}, {"type": "null"}]

@@ -94,7 +94,7 @@ async def test_report_has_the_fixed_shape_and_counts_errors() -> None:
     for item in work:
         scores = score_outputs(await run_work_item(item, FlakyModel()))
         scored += [ScoredSample(scores.model, scores.task, s) for s in scores.scores]
-    report = build_report(plan, scored, status="completed")
+    report = build_report(plan, scored, status="completed").to_json()
     assert {"benchmarkId", "name", "status", "results"} <= set(report)
     assert report["results"][0] == {"model": "lead", "qa": {"exact-match": pytest.approx(200 / 3), "f1-score": pytest.approx(200 / 3)}}
     cell = report["details"][0]

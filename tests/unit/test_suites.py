@@ -14,6 +14,7 @@ from services.gateway.validation import RequestProblem
 from shared.events import DeploymentEvent
 from shared.spec import describe_validation_error
 from shared.suites import Schedule, Suite
+from tests.report_shapes import drift_cell, stored_report
 
 SPEC = {
     "name": "weekly",
@@ -157,22 +158,25 @@ class TestDeploymentSpec:
             self.event(schemaVersion=2)
 
 
-def record(status: str, cells: list[dict] | None) -> BenchmarkRecord:
+def record(status: str, cells: list[str] | None) -> BenchmarkRecord:
+    """A benchmark of `status`; completed, its report's drift cells have the verdicts `cells` (no drift: None)."""
     moment = datetime(2026, 11, 26, tzinfo=UTC)
-    report = {"drift": {"cells": cells}} if cells is not None else {}
+    drift = [drift_cell(verdict, metric=f"m{i}") for i, verdict in enumerate(cells)] if cells is not None else None
+    report = stored_report("bm_1", {"lead": {"qa": {"f1-score": 1.0}}}, drift=drift) if status == "completed" else None
     return BenchmarkRecord("bm_1", "default", "n", "weekly", status, "deployment", moment, moment, {}, None, report, None)
 
 
 @pytest.mark.parametrize(
     ("status", "cells", "verdict"),
     [
-        ("completed", [{"verdict": "unchanged"}, {"verdict": "regressed"}, {"verdict": "improved"}], "regressed"),
-        ("completed", [{"verdict": "unchanged"}, {"verdict": "improved"}], "improved"),
-        ("completed", [{"verdict": "unchanged"}], "unchanged"),
+        ("completed", ["unchanged", "regressed", "improved"], "regressed"),
+        ("completed", ["unchanged", "improved"], "improved"),
+        ("completed", ["unchanged"], "unchanged"),
+        ("completed", [], "no-baseline"),
         ("completed", None, "no-baseline"),
         ("failed", None, "failed"),
         ("running", None, None),
     ],
 )
-def test_verdict_of_a_run(status: str, cells: list[dict] | None, verdict: str | None) -> None:
+def test_verdict_of_a_run(status: str, cells: list[str] | None, verdict: str | None) -> None:
     assert verdict_of(record(status, cells)) == verdict

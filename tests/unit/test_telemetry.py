@@ -11,6 +11,7 @@ from shared.results.store import BenchmarkRecord
 from services.aggregator.telemetry import AggregatorTelemetry
 from services.runner.telemetry import RunnerTelemetry
 from shared.events import ModelOutputs, SampleOutput
+from tests.report_shapes import drift_cell, stored_report
 
 CELL = {"suite": "nightly", "model": "m", "task": "qa", "metric": "f1-score"}
 
@@ -18,12 +19,8 @@ CELL = {"suite": "nightly", "model": "m", "task": "qa", "metric": "f1-score"}
 def _record(
     benchmark_id: str, value: float, *, regressed: bool = False, when: int = 1_800_000_000, tenant: str = "default"
 ) -> BenchmarkRecord:
-    report = {
-        "results": [{"model": "m", "qa": {"f1-score": value}}],
-        "details": [{"model": "m", "task": "qa", "samples": 10, "errors": 2, "latencyMs": {"p50": 120.0}}],
-        "drift": {"cells": [{"model": "m", "task": "qa", "metric": "f1-score", "baseline": 80.0, "delta": value - 80.0,
-                             "pAdjusted": 0.01, "verdict": "regressed" if regressed else "unchanged"}]},
-    }
+    cell = drift_cell("regressed" if regressed else "unchanged", current=value, p_adjusted=0.01)
+    report = stored_report(benchmark_id, {"m": {"qa": {"f1-score": value}}}, errors=2, drift=[cell])
     moment = datetime.fromtimestamp(when, UTC)
     return BenchmarkRecord(benchmark_id, tenant, "n", "nightly", "completed", "api", moment, moment, {}, None, report, None)
 

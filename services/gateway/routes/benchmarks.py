@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from shared.results.baselines import compare
+from shared.results.baselines import compare_benchmark as compare_with
 from shared.results.completion import verdict_of
-from shared.results.store import BenchmarkFilter, BenchmarkRecord
+from shared.results.models import Comparison
+from shared.results.store import BenchmarkFilter
 from services.gateway.dependencies import AUTH_RESPONSES, IdempotencyKey, Reading, Submitting
 from services.gateway.routes.credentials import credential_store
 from services.gateway.runs import start_benchmark
-from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, Progress
+from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, BenchmarkView, Progress
 from services.gateway.validation import check_submission, evaluations_of
 from shared.events import ClientTrigger, Status, Trigger
 from shared.spec import BenchmarkSpec
@@ -48,8 +49,8 @@ async def submit_benchmark(
     return BenchmarkAccepted.of(started)
 
 
-@router.get("/{benchmark_id}", responses={404: {"description": "No benchmark with this id"}})
-async def get_benchmark(benchmark_id: str, gateway: Reading) -> dict[str, Any]:
+@router.get("/{benchmark_id}", response_model=BenchmarkView, responses={404: {"description": "No benchmark with this id"}})
+async def get_benchmark(benchmark_id: str, gateway: Reading) -> BenchmarkView:
     """The report once completed; before that, the status and progress."""
     record = await gateway.store.get_benchmark(benchmark_id)
     if record is None:
@@ -58,17 +59,12 @@ async def get_benchmark(benchmark_id: str, gateway: Reading) -> dict[str, Any]:
         scored=await gateway.store.count_scores(benchmark_id),
         expected=record.plan.expected_samples if record.plan else None,
     )
-    body = record.report if record.report is not None else _pending_report(record)
-    return {
-        **body,
-        **record.summary(),
-        "verdict": verdict_of(record),
-        "progress": progress.model_dump(),
-    }
+    return BenchmarkView.of(record, verdict=verdict_of(record), progress=progress)
 
 
 @router.get(
     "/{benchmark_id}/compare",
+    response_model=Comparison,
     responses={404: {"description": "No benchmark with this id"}, 422: {"description": "Not comparable, and why"}},
 )
 async def compare_benchmark(
@@ -76,11 +72,11 @@ async def compare_benchmark(
     gateway: Reading,
     against: Annotated[str, Query(description="`baseline` (the suite's) or another benchmark id")] = "baseline",
     tolerance: Annotated[float | None, Query(ge=0, le=1e9, description="Overrides the spec's per-metric tolerances")] = None,
-) -> dict[str, Any]:
+) -> Comparison:
     """Paired comparison per model x task x metric: delta, 95% CI, adjusted p-value, verdict."""
     if await gateway.store.get_benchmark(benchmark_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no benchmark {benchmark_id!r}")
-    return await compare(gateway.store, benchmark_id, against, tolerance=tolerance, seed=gateway.settings.bootstrap_seed)
+    return await compare_with(gateway.store, benchmark_id, against, tolerance=tolerance, seed=gateway.settings.bootstrap_seed)
 
 
 @router.get("")
@@ -98,12 +94,3 @@ async def list_benchmarks(
     records = await gateway.store.list_benchmarks(limit=limit, offset=offset, where=where)
     return BenchmarkPage(items=[BenchmarkSummary.model_validate(r.summary()) for r in records], limit=limit, offset=offset)
 
-
-def _pending_report(record: BenchmarkRecord) -> dict[str, Any]:
-    return {
-        "benchmarkId": record.benchmark_id,
-        "name": record.name,
-        "suite": record.suite,
-        "status": record.status,
-        "results": [],
-    }
