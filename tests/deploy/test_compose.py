@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from services.cli import Service
+from services.cli.serve import Service
 from tests.deploy.support import (
     COMPOSE_FILE,
     DEPLOY,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.cli import Service
+from services.cli.serve import Service
 from shared.messaging import Topics
 from tests.deploy.support import (
     APP_TARGETS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.cli import post_with_retries
+from services.cli.gateway import post_with_retries
 
 
 def _client(answers: list) -> tuple[httpx.Client, list[httpx.Request]]:
