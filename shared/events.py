@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field
 
@@ -43,7 +43,7 @@ __all__ = [
     "new_benchmark_id",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 DEFAULT_TENANT = "default"
 
 Trigger = Literal["api", "cli", "schedule", "deployment", "ci"]

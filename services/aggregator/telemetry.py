@@ -32,8 +32,10 @@ class AggregatorTelemetry:
         self.drift = Gauge("benchmark_drift_detected", "1 when the latest run significantly regressed", CELL_LABELS, registry=r)
         self.p_value = Gauge("benchmark_drift_p_value", "Adjusted p-value of the latest comparison", CELL_LABELS, registry=r)
         self.last_completed = Gauge(
-            "benchmark_last_completed_timestamp_seconds", "When the suite's latest benchmark completed",
-            ("tenant", "suite", "model"), registry=r,
+            "benchmark_last_completed_timestamp_seconds",
+            "When the suite's latest benchmark completed",
+            ("tenant", "suite", "model"),
+            registry=r,
         )
         self.benchmarks = Counter("benchmarks_total", "Benchmarks finished, by status", ("tenant", "status"), registry=r)
         self.samples = Counter("benchmark_samples_total", "Samples scored, by outcome", ("tenant", "outcome"), registry=r)

@@ -24,7 +24,7 @@ async def pin_baseline(store: BenchmarkStore, suite: str, benchmark_id: str, mod
     unknown = sorted(set(models or []) - set(record.plan.models))
     if unknown:
         raise InvalidInput(f"models: {benchmark_id} did not run {', '.join(unknown)} (it ran {', '.join(record.plan.models)})")
-    pinned = {model: benchmark_id for model in (models or record.plan.models)}
+    pinned = dict.fromkeys(models or record.plan.models, benchmark_id)
     await store.set_baseline(suite, pinned)
     return await store.get_baseline(suite)
 
@@ -49,7 +49,7 @@ async def compare_benchmark(
         if not pinned:
             raise InvalidInput(f"suite {record.suite!r} has no baseline (pin one with `benchmarks baseline set`)")
     else:
-        pinned = {model: against for model in (record.plan.models if record.plan else [])}
+        pinned = dict.fromkeys(record.plan.models if record.plan else [], against)
     return await _compare_with(store, current, pinned, tolerance=tolerance, seed=seed)
 
 
@@ -78,6 +78,9 @@ async def _compare_with(
     suite's tolerances unless `tolerance` overrides them."""
     runs = {benchmark_id: await _run(store, benchmark_id) for benchmark_id in set(pinned.values())}
     return compare_runs(
-        current, {model: runs[bid] for model, bid in pinned.items()},
-        tolerance=tolerance, tolerances=current[0].spec.get("tolerances"), seed=seed,
+        current,
+        {model: runs[bid] for model, bid in pinned.items()},
+        tolerance=tolerance,
+        tolerances=current[0].spec.get("tolerances"),
+        seed=seed,
     )

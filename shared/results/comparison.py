@@ -10,11 +10,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from shared.metrics.registry import METRICS
 from shared.results.drift import CellComparison, Cells, adjust_and_decide, compare_cell, is_binary
 from shared.results.models import Comparison, Refusal
 from shared.results.report import ScoredSample
 from shared.results.store import BenchmarkRecord
-from shared.metrics.registry import METRICS
 
 __all__ = ["Run", "compare_runs", "decide_cells"]
 
@@ -63,7 +63,9 @@ def compare_runs(
                 before[key] = base_values[key]
                 keys.append(key)
     decided = decide_cells(
-        before, now, keys,
+        before,
+        now,
+        keys,
         tolerance_of=lambda metric: tolerance if tolerance is not None else (tolerances or {}).get(metric, 0.0),
         seed=seed,
     )
@@ -83,8 +85,13 @@ def decide_cells(
     them together (one false-discovery correction across all of them)."""
     cells = [
         compare_cell(
-            model=model, task=task, metric=metric, baseline=before[(model, task, metric)],
-            current=after[(model, task, metric)], tolerance=tolerance_of(metric), seed=seed,
+            model=model,
+            task=task,
+            metric=metric,
+            baseline=before[(model, task, metric)],
+            current=after[(model, task, metric)],
+            tolerance=tolerance_of(metric),
+            seed=seed,
             # right-or-wrong scores get an exact McNemar test
             binary=is_binary([*before[(model, task, metric)].values(), *after[(model, task, metric)].values()]),
         )

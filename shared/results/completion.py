@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import cast
 
-from shared.events import BenchmarkCompleted, RunVerdict
+from shared.events import BenchmarkCompleted, RunVerdict, Trigger
 from shared.results.baselines import drift_section
 from shared.results.report import build_report, report_of
 from shared.results.store import BenchmarkRecord, BenchmarkStore
@@ -97,7 +98,7 @@ def completion_event(record: BenchmarkRecord) -> BenchmarkCompleted:
         suite=record.suite,
         status="completed" if record.status == "completed" else "failed",
         verdict=verdict_of(record) or "failed",
-        trigger=record.trigger,
+        trigger=cast(Trigger, record.trigger),  # stored from a BenchmarkRequested; validated again here
         requested_by=record.requested_by,
         deployment=record.deployment,
         reason=record.reason,

@@ -16,9 +16,10 @@ Pure: numpy, the standard library and the report's models (a cell's JSON is a Co
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from statistics import NormalDist
+
 import numpy as np
 
 from shared.results.models import ComparisonCell, PairedTest, SampleDelta, Verdict
@@ -123,7 +124,7 @@ def mcnemar_exact(baseline: np.ndarray, current: np.ndarray) -> float:
     n = lost + gained
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(lost, gained) + 1)) / 2**n
+    tail = sum(math.comb(n, k) for k in range(min(lost, gained) + 1)) / (1 << n)  # exact: 2**n as an int
     return min(1.0, 2 * tail)
 
 
@@ -178,10 +179,21 @@ def compare_cell(
     diffs = after - before
     worst_first = sorted(zip(shared, diffs.tolist(), strict=True), key=lambda pair: pair[1])[:worst]
     return CellComparison(
-        model=model, task=task, metric=metric, samples=len(shared),
-        baseline=float(before.mean()), current=float(after.mean()), delta=delta, ci_low=low, ci_high=high,
-        p_value=p_value, p_adjusted=p_value, minimum_detectable_effect=minimum_detectable_effect(diffs),
-        tolerance=tolerance, test="mcnemar-exact" if binary else "paired-bootstrap", verdict="unchanged",
+        model=model,
+        task=task,
+        metric=metric,
+        samples=len(shared),
+        baseline=float(before.mean()),
+        current=float(after.mean()),
+        delta=delta,
+        ci_low=low,
+        ci_high=high,
+        p_value=p_value,
+        p_adjusted=p_value,
+        minimum_detectable_effect=minimum_detectable_effect(diffs),
+        tolerance=tolerance,
+        test="mcnemar-exact" if binary else "paired-bootstrap",
+        verdict="unchanged",
         worst=tuple((sample_id, d) for sample_id, d in worst_first if d < 0),
     )
 
@@ -194,4 +206,3 @@ def adjust_and_decide(cells: Sequence[CellComparison], higher_is_better: Mapping
         cell = replace(cell, p_adjusted=p_adjusted)
         decided.append(replace(cell, verdict=decide(cell, higher_is_better=higher_is_better.get(cell.metric, True))))
     return decided
-

@@ -6,16 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from shared.results.baselines import compare_benchmark as compare_with
-from shared.results.completion import verdict_of
-from shared.results.models import Comparison
-from shared.results.store import BenchmarkFilter
 from services.gateway.dependencies import AUTH_RESPONSES, IdempotencyKey, Reading, Submitting
 from services.gateway.routes.credentials import credential_store
 from services.gateway.runs import start_benchmark
 from services.gateway.schemas import BenchmarkAccepted, BenchmarkPage, BenchmarkSummary, BenchmarkView, Progress
 from services.gateway.validation import check_submission, evaluations_of
 from shared.events import ClientTrigger, Status, Trigger
+from shared.results.baselines import compare_benchmark as compare_with
+from shared.results.completion import verdict_of
+from shared.results.models import Comparison
+from shared.results.store import BenchmarkFilter
 from shared.spec import BenchmarkSpec
 
 router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"], responses=AUTH_RESPONSES)
@@ -28,7 +28,9 @@ router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"], responses=AUTH_
         413: {"description": "The request body is larger than the server accepts"},
         422: {"description": "A field is missing, of the wrong type, or refused; `detail` says which and why"},
         429: {"description": "Over one of the tenant's quotas (named in `quota`); retry after `Retry-After` seconds if given"},
-        503: {"description": "MongoDB is away: nothing was stored; retry after `Retry-After` seconds with the same Idempotency-Key"},
+        503: {
+            "description": "MongoDB is away: nothing was stored; retry after `Retry-After` seconds with the same Idempotency-Key"
+        },
     },
 )
 async def submit_benchmark(
@@ -36,14 +38,22 @@ async def submit_benchmark(
     gateway: Submitting,
     idempotency_key: IdempotencyKey = None,
     trigger: Annotated[ClientTrigger, Query(description="`ci` for runs started by a CI pipeline")] = "api",
-    reason: Annotated[str | None, Query(max_length=500, description="Why, in the client's words (e.g. the commit under test); recorded as `triggerDetail`")] = None,
+    reason: Annotated[
+        str | None,
+        Query(max_length=500, description="Why, in the client's words (e.g. the commit under test); recorded as `triggerDetail`"),
+    ] = None,
 ) -> BenchmarkAccepted:
     """Accept a benchmark spec (the same shape as a spec file) and start it. Accepted means
     stored: it runs even if Kafka is away now (`queued: false`; it is published from the outbox).
     `requestedBy` is the API key's name."""
     datasets = await check_submission(spec, gateway.settings, tenant=gateway.tenant, credentials=credential_store(gateway))
     started = await start_benchmark(
-        gateway, spec, trigger=trigger, requested_by=gateway.actor, trigger_detail=reason, idempotency_key=idempotency_key,
+        gateway,
+        spec,
+        trigger=trigger,
+        requested_by=gateway.actor,
+        trigger_detail=reason,
+        idempotency_key=idempotency_key,
         evaluations=evaluations_of(spec, datasets),
     )
     return BenchmarkAccepted.of(started)
@@ -93,4 +103,3 @@ async def list_benchmarks(
     where = BenchmarkFilter(suite=suite, model=model, trigger=trigger, status=status_)
     records = await gateway.store.list_benchmarks(limit=limit, offset=offset, where=where)
     return BenchmarkPage(items=[BenchmarkSummary.model_validate(r.summary()) for r in records], limit=limit, offset=offset)
-
