@@ -51,6 +51,12 @@ A sleeping request ends as soon as its client disconnects (no reply; it stops co
 flight) or the server stops (it then answers at once). Retry-After values are written as
 decimal seconds (``"0.2"``), so clients must parse them as floats.
 
+A request is counted as ended (no longer in flight, its outcome in ``outcomes``) in one step,
+just before the last byte of its response goes out: once a client holds a whole response,
+``stats()`` already shows that request ended, whatever the threads' scheduling. Only what the
+client cannot see is counted later: a disconnect is counted when the server notices it, so a
+test that has given up on a request waits for ``disconnects`` (with a deadline).
+
 Stats (``stats()`` / ``GET /_stats``): requests in total and per endpoint, in-flight now and the
 maximum observed (every model request counts, rejected ones too), the arrival time.time() of every
 request, headers and JSON bodies of the last ``history`` requests, and ``outcomes``: how many
@@ -93,6 +99,8 @@ from types import TracebackType
 from typing import Any, Literal, Self, cast
 
 import uvicorn
+
+from tests.waiting import wait_for
 
 __all__ = [
     "FakeModelServer",
@@ -576,11 +584,21 @@ class _App:
         except ValueError:
             body = _NOT_JSON
         ticket = self.state.admit(path, headers, body if body is not _NOT_JSON else raw.decode("utf-8", "replace"))
-        outcome, disconnected = "ok", False
+        outcome, disconnected, released = "ok", False, False
+
+        def release() -> None:
+            """Count the request as ended, once: called just before the last byte of its response
+            goes out (so a client holding a whole response never sees it still in flight or
+            uncounted in stats()), or on the way out when no response is sent."""
+            nonlocal released
+            if not released:
+                released = True
+                self.state.release(ticket, outcome, disconnected)
+
         try:
             if ticket.verdict != "serve":
                 outcome = ticket.verdict
-                await _send_json(send, 429, _error_body(api, 429, _LIMIT_MESSAGES[outcome]), ticket.retry_after)
+                await _send_json(send, 429, _error_body(api, 429, _LIMIT_MESSAGES[outcome]), ticket.retry_after, release)
                 return
             step = ticket.step
             delay = step.seconds if step is not None and step.kind == "timeout" else ticket.config.latency_ms / 1000
@@ -591,25 +609,25 @@ class _App:
                 return
             if step is not None and step.kind == "status":
                 status = cast(int, step.status)
-                await _send_json(send, status, _error_body(api, status), step.retry_after)
+                await _send_json(send, status, _error_body(api, status), step.retry_after, release)
                 return
             if step is not None and step.kind == "html_error":
                 status = cast(int, step.status)
                 page = _HTML_ERROR.format(status=status, phrase=_phrase(status)).encode()
-                await _send(send, status, page, b"text/html")
+                await _send(send, status, page, b"text/html", before_body=release)
                 return
             try:
                 prompt = _parse(api, body if body is not _NOT_JSON else None, headers)
             except _BadRequest as exc:
                 outcome = "bad_request"
-                await _send_json(send, exc.status, _error_body(api, exc.status, str(exc)))
+                await _send_json(send, exc.status, _error_body(api, exc.status, str(exc)), before_body=release)
                 return
             payload = _json(_success(api, prompt, ticket.config, empty=step is not None and step.kind == "no_choices"))
             if step is not None and step.kind == "truncated":
                 payload = payload[: len(payload) // 2]
-            await _send(send, 200, payload, b"application/json")
+            await _send(send, 200, payload, b"application/json", before_body=release)
         finally:
-            self.state.release(ticket, outcome, disconnected)
+            release()
 
     async def _sleep(self, seconds: float, receive: Receive) -> bool:
         """Sleep; end early when the server stops. True if the client disconnected first."""
@@ -656,16 +674,28 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-async def _send(send: Send, status: int, body: bytes, content_type: bytes, retry_after: float | None = None) -> None:
+async def _send(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    retry_after: float | None = None,
+    before_body: Callable[[], None] | None = None,
+) -> None:
+    """Send a whole response; `before_body()` runs after the headers, before the body goes out."""
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     if retry_after is not None:
         headers.append((b"retry-after", f"{retry_after:g}".encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
+    if before_body is not None:
+        before_body()
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_json(send: Send, status: int, value: Any, retry_after: float | None = None) -> None:
-    await _send(send, status, _json(value), b"application/json", retry_after)
+async def _send_json(
+    send: Send, status: int, value: Any, retry_after: float | None = None, before_body: Callable[[], None] | None = None
+) -> None:
+    await _send(send, status, _json(value), b"application/json", retry_after, before_body)
 
 
 # --------------------------------------------------------------------------- the server
@@ -855,14 +885,16 @@ class FakeModelServer:
         return self._state.snapshot()
 
     def settled_stats(self, timeout: float = 10.0) -> Stats:
-        """Stats once no request is in flight: a client can read its response a moment before the
-        server has counted that request's outcome."""
-        deadline = time.monotonic() + timeout
-        while (stats := self._state.snapshot()).in_flight:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the fake model server still had {stats.in_flight} requests in flight after {timeout}s")
-            time.sleep(0.01)
-        return stats
+        """Stats once no request is in flight: after a client gave up on a request, the server
+        counts it only once it notices the disconnect (answered requests are counted at once)."""
+        last = [self._state.snapshot()]
+
+        def settled() -> Stats | None:
+            last[0] = self._state.snapshot()
+            return last[0] if not last[0].in_flight else None
+
+        return wait_for("the fake model server to have no request in flight", settled, timeout=timeout,
+                        interval=0.01, detail=lambda: f"{last[0].in_flight} still in flight")
 
 
 class RemoteFakeModelServer:

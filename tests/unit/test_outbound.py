@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiohttp.abc import AbstractResolver
 
 from shared.outbound import OutboundPolicy, fetch_text
+from tests.waiting import wait_for_async
 
 DENY = OutboundPolicy()
 
@@ -54,7 +55,9 @@ def test_public_addresses_are_allowed_and_lists_parse() -> None:
 
 
 class Handler(BaseHTTPRequestHandler):
-    routes: dict[str, Any] = {}
+    routes: ClassVar[dict[str, Any]] = {}
+    drips: ClassVar[list[str]] = []
+    """One entry per /drip request the server has started answering (appended by its threads)."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         route = self.routes.get(self.path)
@@ -96,6 +99,7 @@ def servers() -> Iterator[dict[str, str]]:
         handler.wfile.write(b"x" * 5_000)
 
     def drip(handler: BaseHTTPRequestHandler) -> None:
+        Handler.drips.append(handler.path)
         handler.send_response(200)
         handler.end_headers()
         for _ in range(30):  # bounded: 30 bytes over at most 15 s
@@ -107,6 +111,7 @@ def servers() -> Iterator[dict[str, str]]:
             time.sleep(0.5)
 
     Handler.routes = {"/data.jsonl": data, "/big": big, "/drip": drip, "/start": urls["inside"] + "/data.jsonl"}
+    Handler.drips = []
     yield urls
     for server in started:
         server.shutdown()
@@ -209,7 +214,8 @@ async def test_slow_dataset_urls_hold_no_worker_thread(servers: dict[str, str]) 
         finished.append(task.name)
 
     slow_loads = [asyncio.create_task(load(slow)) for _ in range(3)]
-    await asyncio.sleep(0.3)  # the three downloads are under way
+    await wait_for_async("the three downloads to be under way", lambda: len(Handler.drips) == 3, timeout=30,
+                         detail=lambda: f"{len(Handler.drips)} started")
     await load(inline)
     assert finished == ["inline"]  # not stuck behind the downloads
     for task in slow_loads:
