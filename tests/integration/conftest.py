@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from shared.results.mongo_store import MongoStore
 from services.gateway.api_keys import KeyStore, Role
 from shared.events import Event, utc_now
 from shared.settings import Settings
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -56,18 +56,20 @@ def _mongo_host_port(url: str) -> str:
 @pytest.fixture(scope="session", autouse=True)
 def servers() -> None:
     """Wait up to 60 s for Kafka and MongoDB; fail (never skip) when they do not answer."""
-    deadline = time.monotonic() + 60
     missing: list[str] = []
-    while time.monotonic() < deadline:
-        missing = [
+
+    def reachable() -> bool:
+        missing[:] = [
             name
             for name, address in (("Kafka", KAFKA.split(",")[0]), ("MongoDB", _mongo_host_port(MONGO)))
             if not _reachable(address)
         ]
-        if not missing:
-            return
-        time.sleep(1)
-    pytest.fail(f"{' and '.join(missing)} not reachable (Kafka {KAFKA}, MongoDB {MONGO}): {HOW_TO_START}", pytrace=False)
+        return not missing
+
+    try:
+        wait_for("Kafka and MongoDB to accept connections", reachable, timeout=60, interval=1)
+    except AssertionError:
+        pytest.fail(f"{' and '.join(missing)} not reachable (Kafka {KAFKA}, MongoDB {MONGO}): {HOW_TO_START}", pytrace=False)
 
 
 def isolated_settings(
@@ -199,17 +201,16 @@ class Services:
         return service
 
     def _wait_ready(self, service: RunningService, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if service.process.poll() is not None:
                 pytest.fail(f"{service.name} exited with {service.process.returncode}:\n{service.log()[-3000:]}")
             try:
-                if httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200:
-                    return
+                return httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        pytest.fail(f"{service.name} not ready after {timeout}s:\n{service.log()[-3000:]}")
+                return False
+
+        wait_for(f"{service.name} to answer /readyz with 200", ready, timeout=timeout, interval=0.3,
+                 detail=lambda: f"its log ends:\n{service.log()[-3000:]}")
 
     def stop_all(self) -> None:
         for service in self.started:
@@ -262,9 +263,17 @@ class Kafka:
         await self._producer.send_and_wait(self.topic(topic), payload, key=key.encode())
 
     async def read(
-        self, topic: str, *, count: int, timeout: float = 30.0, until: Callable[[list[dict]], bool] | None = None
+        self,
+        topic: str,
+        *,
+        count: int,
+        timeout: float = 30.0,
+        until: Callable[[list[dict]], bool] | None = None,
+        allow_fewer: bool = False,
     ) -> list[dict]:
-        """Read `count` messages (or until `until` holds) from the start of `topic`."""
+        """Read `count` messages (or until `until` holds) from the start of `topic`; an AssertionError
+        naming the topic when neither happens within `timeout`, unless `allow_fewer` (then whatever
+        arrived: `allow_fewer=True` with `== []` asserts that nothing is published)."""
         consumer = AIOKafkaConsumer(
             self.topic(topic),
             bootstrap_servers=self.settings.kafka_bootstrap,
@@ -278,7 +287,12 @@ class Kafka:
             while len(messages) < count and not (until and until(messages)):
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
-                    break
+                    if allow_fewer:
+                        break
+                    wanted = f"{count} messages" + (" (or the condition given)" if until else "")
+                    raise AssertionError(
+                        f"timed out after {timeout:g}s waiting for {wanted} on {self.topic(topic)}; got {len(messages)}"
+                    )
                 batch = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
                 for records in batch.values():
                     messages += [json.loads(r.value) | {"_key": r.key.decode() if r.key else None} for r in records]
@@ -299,9 +313,11 @@ async def kafka(settings: Settings) -> AsyncIterator[Kafka]:
 def run_to_completion(api: httpx.Client, body: dict, timeout: float = 60.0) -> str:
     """POST a benchmark to a gateway and poll until it completes; its id."""
     benchmark_id = api.post("/v1/benchmarks", json=body).json()["benchmarkId"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if api.get(f"/v1/benchmarks/{benchmark_id}").json()["status"] == "completed":
-            return benchmark_id
-        time.sleep(0.2)
-    raise AssertionError(f"{benchmark_id} did not complete within {timeout:.0f}s")
+    status = ["not read yet"]
+
+    def completed() -> bool:
+        status[0] = api.get(f"/v1/benchmarks/{benchmark_id}").json()["status"]
+        return status[0] == "completed"
+
+    wait_for(f"{benchmark_id} to complete", completed, timeout=timeout, interval=0.2, detail=lambda: f"status {status[0]}")
+    return benchmark_id

@@ -11,7 +11,7 @@ subprocesses, the fake model server, and what "recovered" means.
   equal the clean run's, nothing of the test stays pending/running, and a benchmark submitted
   after the fault completes too.
 
-Every wait has a deadline and says what it waited for. Only loopback addresses are used.
+Every wait has a deadline and says what it waited for (tests/waiting.py). Only loopback addresses are used.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -50,6 +50,7 @@ from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.fakes.model_server import FakeModelServer
 from tests.integration.conftest import RunningService, Services, bearer, free_port, isolated_settings, settings_env
+from tests.waiting import wait_for
 
 __all__ = [
     "AFTER_SAMPLES",
@@ -86,8 +87,6 @@ __all__ = [
     "wait_mid_run",
 ]
 
-T = TypeVar("T")
-
 REPO = Path(__file__).resolve().parents[2]
 SERVICES_SH = REPO / "scripts" / "services.sh"
 SERVICE_NAMES = ("runner", "scorer", "aggregator", "gateway")
@@ -110,26 +109,6 @@ CONSUMED_BY: dict[str, tuple[str, ...]] = {
 
 
 # --------------------------------------------------------------------------- waiting
-
-
-def wait_for(
-    what: str,
-    check: Callable[[], T | None],
-    *,
-    timeout: float,
-    interval: float = 0.2,
-    detail: Callable[[], str] | None = None,
-) -> T:
-    """`check()`'s first truthy result; an AssertionError naming `what` (and `detail()`) at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            more = f"; {detail()}" if detail is not None else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{more}")
-        time.sleep(interval)
 
 
 def note(message: str) -> None:

@@ -9,7 +9,6 @@ import json
 import threading
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from shared.suites import Suite
 from tests.conftest import EXAMPLES
 from tests.fakes.model_server import FakeModelServer
 from tests.integration.conftest import Kafka, Services
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -278,12 +278,16 @@ def _latest(api: httpx.Client, **filters: str) -> str:
 
 def _wait_for(api: httpx.Client, timeout: float = 120.0, **filters: str) -> dict:
     """The first benchmark matching `filters` to finish, as GET /v1/benchmarks/{id} shows it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    last: list[dict] = [{}]
+
+    def finished() -> dict | None:
         items = api.get("/v1/benchmarks", params=filters).json()["items"]
-        if items:
-            report = api.get(f"/v1/benchmarks/{items[-1]['benchmarkId']}").json()
-            if report["status"] in ("completed", "failed"):
-                return report
-        time.sleep(0.5)
-    raise AssertionError(f"no benchmark with {filters} finished within {timeout:.0f}s")
+        if not items:
+            return None
+        last[0] = api.get(f"/v1/benchmarks/{items[-1]['benchmarkId']}").json()
+        return last[0] if last[0]["status"] in ("completed", "failed") else None
+
+    def detail() -> str:
+        return f"last seen: {last[0].get('benchmarkId')} {last[0].get('status')}" if last[0] else "none listed yet"
+
+    return wait_for(f"a benchmark with {filters} to finish", finished, timeout=timeout, interval=0.5, detail=detail)

@@ -23,6 +23,7 @@ from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.fakes.model_server import FakeModelServer
 from tests.integration.conftest import Kafka, Services, bearer, create_api_key, run_to_completion
+from tests.waiting import wait_for_async
 
 pytestmark = pytest.mark.integration
 
@@ -202,11 +203,20 @@ async def _every_message(settings: Settings) -> dict[str, list[str]]:
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         texts: dict[str, list[str]] = {partition.topic: [] for partition in partitions}
-        while any([await consumer.position(p) < ends[p] for p in partitions]):
+        behind: list[TopicPartition] = []
+
+        async def read_to_the_end() -> bool:
+            behind[:] = [p for p in partitions if await consumer.position(p) < ends[p]]
+            if not behind:
+                return True
             for partition, records in (await consumer.getmany(timeout_ms=1000)).items():
                 for record in records:
                     parts = [record.key or b"", record.value or b"", *(value for _, value in record.headers)]
                     texts[partition.topic].append(b"\n".join(parts).decode(errors="replace"))
+            return False
+
+        await wait_for_async("every partition of the test's topics read to its end", read_to_the_end, timeout=120,
+                             interval=0, detail=lambda: "still behind: " + ", ".join(f"{p.topic}[{p.partition}]" for p in behind))
         return texts
     finally:
         await consumer.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from shared.settings import Settings
 from shared.spec import load_spec
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import Kafka, Services, settings_env
+from tests.waiting import wait_for_async
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +27,18 @@ async def _wait_for_members(settings: Settings, group: str, members: int, timeou
     """Submit only once both runner replicas have joined the group, so both get partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
+    seen = ["nothing yet"]
+
+    async def stable() -> bool:
+        [description] = await admin.describe_consumer_groups([settings.topic_prefix + group])
+        # each group: (error_code, group, state, protocol_type, protocol, members)
+        _, _, state, _, _, found = description.groups[0]
+        seen[0] = f"{state} with {len(found)} members"
+        return len(found) >= members and state == "Stable"
+
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            [description] = await admin.describe_consumer_groups([settings.topic_prefix + group])
-            # each group: (error_code, group, state, protocol_type, protocol, members)
-            _, _, state, _, _, found = description.groups[0]
-            if len(found) >= members and state == "Stable":
-                return
-            await asyncio.sleep(0.5)
-        pytest.fail(f"consumer group {group} did not reach {members} stable members")
+        await wait_for_async(f"consumer group {group} to reach {members} stable members", stable, timeout=timeout,
+                             interval=0.5, detail=lambda: f"last seen: {seen[0]}")
     finally:
         await admin.close()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.fakes.model_server import FakeModelServer
 from tests.integration.conftest import Services, free_port, run_to_completion
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,17 +70,19 @@ def _query(url: str, expression: str) -> list[dict]:
 
 
 def _wait_for(url: str, expression: str, timeout: float = 60) -> list[dict]:
-    """The query's result once it is not empty (or the empty one after `timeout`)."""
-    deadline = time.monotonic() + timeout
-    found: list[dict] = []
-    while time.monotonic() < deadline and not found:
+    """The query's result once it is not empty; an AssertionError naming the query after `timeout`."""
+    last: list[str] = ["no answer yet"]
+
+    def found() -> list[dict]:
         try:
-            found = _query(url, expression)
-        except httpx.HTTPError:
-            pass  # Prometheus still starting
-        if not found:
-            time.sleep(1)
-    return found
+            result = _query(url, expression)
+        except httpx.HTTPError as exc:  # Prometheus still starting
+            last[0] = repr(exc)
+            return []
+        last[0] = "an empty result"
+        return result
+
+    return wait_for(f"Prometheus to answer {expression}", found, timeout=timeout, interval=1, detail=lambda: f"last: {last[0]}")
 
 
 def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services, prometheus) -> None:  # noqa: ANN001
