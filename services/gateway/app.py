@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.gateway.api_keys import KeyStore
 from services.gateway.audit import AuditLog
 from services.gateway.body_limit import BodyLimit
-from services.gateway.dependencies import MISSING_KEY, Gateway
+from services.gateway.dependencies import Gateway, authenticate
 from services.gateway.deployments import handle_deployment
 from services.gateway.routes import audit, benchmarks, credentials, deployments, health, keys, suites
 from services.gateway.scheduler import Scheduler
@@ -114,10 +114,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def key_before_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # without any key a /v1 request is a 401 before its body is read or parsed (the route's
-        # dependency checks the key itself, once the body has been validated)
-        if settings.auth_enabled and request.url.path.startswith("/v1/") and "authorization" not in request.headers:
-            return JSONResponse({"detail": MISSING_KEY}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        # a /v1 request's key is authenticated before its body is read or parsed: without a valid
+        # key the answer is 401 whatever the body; the route's dependency then checks the role
+        if settings.auth_enabled and request.url.path.startswith("/v1/"):
+            try:
+                request.state.api_key = await authenticate(app.state.gateway, request.headers.get("authorization"))
+            except HTTPException as exc:
+                return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            except InfrastructureError as exc:  # handlers do not see a middleware's exceptions
+                return await unavailable(request, exc)
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)

@@ -80,24 +80,36 @@ _bearer = HTTPBearer(
 )
 
 
+async def authenticate(gateway: Gateway, authorization: str | None) -> ApiKey:
+    """The key an `Authorization` header presents, or HTTPException 401 saying why not. Run for
+    every /v1 request before its body is read (services/gateway/app.py), so a stranger learns
+    nothing from how the body would have been judged."""
+    if authorization is None:
+        _refuse(status.HTTP_401_UNAUTHORIZED, MISSING_KEY)
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        _refuse(status.HTTP_401_UNAUTHORIZED, f"the Authorization header is not a bearer key: {MISSING_KEY}")
+    verdict = await gateway.keys.verify(token.strip())
+    if verdict.key is None:
+        _refuse(status.HTTP_401_UNAUTHORIZED, verdict.refusal or "unknown API key")
+    return verdict.key
+
+
 def _as(needed: Role) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Gateway]]:
-    """A dependency that authenticates the caller's key and checks that its role is at least `needed`."""
+    """A dependency that checks the authenticated key's role is at least `needed` and binds the
+    gateway to its tenant. `credentials` is there for the OpenAPI document (the security scheme):
+    the key was authenticated before the body was read."""
 
     async def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Gateway:
         gateway: Gateway = request.app.state.gateway
         if not gateway.settings.auth_enabled:
             return gateway.for_tenant(gateway.settings.tenant)
-        if credentials is None:
-            _refuse(status.HTTP_401_UNAUTHORIZED, MISSING_KEY)
-        verdict = await gateway.keys.verify(credentials.credentials)
-        if verdict.key is None:
-            _refuse(status.HTTP_401_UNAUTHORIZED, verdict.refusal or "unknown API key")
-        if not may(verdict.key.role, needed):
-            _refuse(
-                status.HTTP_403_FORBIDDEN,
-                f"API key {verdict.key.key_id} has the role {verdict.key.role!r}; this needs {needed!r}",
-            )
-        return gateway.for_tenant(verdict.key.tenant, verdict.key)
+        key: ApiKey | None = getattr(request.state, "api_key", None)
+        if key is None:  # not under /v1/: authenticate here
+            key = await authenticate(gateway, request.headers.get("authorization"))
+        if not may(key.role, needed):
+            _refuse(status.HTTP_403_FORBIDDEN, f"API key {key.key_id} has the role {key.role!r}; this needs {needed!r}")
+        return gateway.for_tenant(key.tenant, key)
 
     return caller
 
