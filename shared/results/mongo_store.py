@@ -78,7 +78,9 @@ class MongoStore:
         """Open a client (in the running event loop) and make sure the indexes exist."""
         # timeoutMS bounds every operation: a paused database fails fast instead of hanging callers
         client: AsyncMongoClient[Document] = AsyncMongoClient(
-            settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+            settings.mongo_url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
             timeoutMS=int(settings.store_timeout_s * 1000),
         )
         store = cls(client, settings.mongo_database, tenant=settings.tenant)
@@ -131,32 +133,42 @@ class MongoStore:
         recorded here is always published, by the caller or later by the reconciler.
         `evaluations` (model x sample, when known before planning) counts toward the tenant's quota."""
         with translated_errors():
-            await _upsert(lambda: self._in_flight.update_one(
-                self._key(request.benchmark_id),
-                {"$setOnInsert": {
-                    "tenant": self._tenant, "benchmarkId": request.benchmark_id, "createdAt": request.requested_at,
-                    "request": request.to_wire().decode(), "queued": False, "redrives": 0,
-                }},
-                upsert=True,
-            ))
-            result = await _upsert(lambda: self._benchmarks.update_one(
-                self._key(request.benchmark_id),
-                {
-                    "$setOnInsert": {
-                        **self._new_benchmark(request.benchmark_id, request.requested_at),
-                        "name": request.spec.name,
-                        "suite": request.spec.suite_name,
-                        "status": "pending",
-                        "trigger": request.trigger,
-                        "cause": cause_of(request),
-                        "updatedAt": request.requested_at,
-                        "spec": request.spec.to_document(),
-                        **({"requestDigest": digest} if digest else {}),
-                        **({"evaluations": evaluations} if evaluations is not None else {}),
-                    }
-                },
-                upsert=True,
-            ))
+            await _upsert(
+                lambda: self._in_flight.update_one(
+                    self._key(request.benchmark_id),
+                    {
+                        "$setOnInsert": {
+                            "tenant": self._tenant,
+                            "benchmarkId": request.benchmark_id,
+                            "createdAt": request.requested_at,
+                            "request": request.to_wire().decode(),
+                            "queued": False,
+                            "redrives": 0,
+                        }
+                    },
+                    upsert=True,
+                )
+            )
+            result = await _upsert(
+                lambda: self._benchmarks.update_one(
+                    self._key(request.benchmark_id),
+                    {
+                        "$setOnInsert": {
+                            **self._new_benchmark(request.benchmark_id, request.requested_at),
+                            "name": request.spec.name,
+                            "suite": request.spec.suite_name,
+                            "status": "pending",
+                            "trigger": request.trigger,
+                            "cause": cause_of(request),
+                            "updatedAt": request.requested_at,
+                            "spec": request.spec.to_document(),
+                            **({"requestDigest": digest} if digest else {}),
+                            **({"evaluations": evaluations} if evaluations is not None else {}),
+                        }
+                    },
+                    upsert=True,
+                )
+            )
         return result.upserted_id is not None
 
     async def count_in_flight(self) -> int:
@@ -235,32 +247,45 @@ class MongoStore:
         now = utc_now()
         with translated_errors():
             # a plan may arrive for a benchmark the gateway did not record (another producer)
-            await _upsert(lambda: self._benchmarks.update_one(
-                self._key(plan.benchmark_id),
-                {
-                    "$set": {
-                        "plan": plan.model_dump(mode="json", by_alias=True),
-                        "evaluations": plan.expected_samples,
-                        "name": plan.name,
-                        "suite": plan.suite,
-                        "updatedAt": now,
+            await _upsert(
+                lambda: self._benchmarks.update_one(
+                    self._key(plan.benchmark_id),
+                    {
+                        "$set": {
+                            "plan": plan.model_dump(mode="json", by_alias=True),
+                            "evaluations": plan.expected_samples,
+                            "name": plan.name,
+                            "suite": plan.suite,
+                            "updatedAt": now,
+                        },
+                        "$setOnInsert": {
+                            **self._new_benchmark(plan.benchmark_id, plan.planned_at),
+                            "status": "running",
+                            "trigger": "api",
+                        },
                     },
-                    "$setOnInsert": {
-                        **self._new_benchmark(plan.benchmark_id, plan.planned_at), "status": "running", "trigger": "api"
-                    },
-                },
-                upsert=True,
-            ))
+                    upsert=True,
+                )
+            )
             await self._benchmarks.update_one(
                 {**self._key(plan.benchmark_id), "status": "pending"}, {"$set": {"status": "running"}}
             )
             # a request published by someone else than the gateway is watched from its plan on
-            await _upsert(lambda: self._in_flight.update_one(
-                self._key(plan.benchmark_id),
-                {"$setOnInsert": {"tenant": self._tenant, "benchmarkId": plan.benchmark_id, "createdAt": plan.planned_at,
-                                  "queued": True, "redrives": 0}},
-                upsert=True,
-            ))
+            await _upsert(
+                lambda: self._in_flight.update_one(
+                    self._key(plan.benchmark_id),
+                    {
+                        "$setOnInsert": {
+                            "tenant": self._tenant,
+                            "benchmarkId": plan.benchmark_id,
+                            "createdAt": plan.planned_at,
+                            "queued": True,
+                            "redrives": 0,
+                        }
+                    },
+                    upsert=True,
+                )
+            )
 
     async def save_scores(self, scores: SampleScores) -> int:
         """Insert each sample's score once; a replayed shard's duplicates are refused by `_id`.
@@ -325,7 +350,10 @@ class MongoStore:
             return []  # a cursor's limit(0) means no limit at all
         query: dict[str, Any] = {} if every_tenant else {"tenant": self._tenant}
         for field, value in (
-            ("suite", where.suite), ("trigger", where.trigger), ("status", where.status), ("spec.models.name", where.model)
+            ("suite", where.suite),
+            ("trigger", where.trigger),
+            ("status", where.status),
+            ("spec.models.name", where.model),
         ):
             if value is not None:
                 query[field] = value  # spec.models is an array: a dotted path matches any of its elements
@@ -382,5 +410,3 @@ def _record(document: dict[str, Any]) -> BenchmarkRecord:
         cause=document.get("cause") or {},
         request_digest=document.get("requestDigest"),
     )
-
-

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from shared.results.drift import Cells
-from shared.results.report import ScoredSample
 from shared.errors import DatasetError
 from shared.jsonl import json_objects
+from shared.results.drift import Cells
+from shared.results.report import ScoredSample
 
 __all__ = ["read_sample_file", "sample_lines"]
 

@@ -55,24 +55,45 @@ GOOD_QA = '{"id": "1", "question": "Q?", "answers": ["a"]}\n'
     [
         ("name: x\nmodels: [builtin:lead]\n", GOOD_QA, "spec.yaml: tasks: Field required"),
         ("name: x\nmodels: builtin:lead\ntasks:\n" + QA_TASK, GOOD_QA, "spec.yaml: models: Input should be a valid list"),
-        ("name: x\nmodels: [builtin:lead]\ntasks:\n  - {name: qa, type: qa, dataset: qa.jsonl, metrics: [bleurt]}\n",
-         GOOD_QA, "spec.yaml: tasks[0].metrics: unknown metric 'bleurt'"),
-        ("name: x\nmodels: [builtin:lead]\ntasks:\n  - {name: qa, type: chat, dataset: qa.jsonl}\n",
-         GOOD_QA, "spec.yaml: tasks[0].type: Input should be 'summarization', 'qa' or 'classification'"),
+        (
+            "name: x\nmodels: [builtin:lead]\ntasks:\n  - {name: qa, type: qa, dataset: qa.jsonl, metrics: [bleurt]}\n",
+            GOOD_QA,
+            "spec.yaml: tasks[0].metrics: unknown metric 'bleurt'",
+        ),
+        (
+            "name: x\nmodels: [builtin:lead]\ntasks:\n  - {name: qa, type: chat, dataset: qa.jsonl}\n",
+            GOOD_QA,
+            "spec.yaml: tasks[0].type: Input should be 'summarization', 'qa' or 'classification'",
+        ),
         ("name: x\nmodels: [builtin:lead]\ntasks:\n" + QA_TASK, "", "qa.jsonl: the dataset has no records"),
-        ("name: x\nmodels: [builtin:lead]\ntasks:\n" + QA_TASK, GOOD_QA + GOOD_QA,
-         "qa.jsonl line 2: field 'id': duplicate sample id '1'"),
-        ("name: x\nmodels: [builtin:lead]\ntasks:\n" + QA_TASK, '{"id": "1", "answers": ["a"]}\n',
-         "qa.jsonl line 1: field 'question': missing"),
-        ("name: x\nmodels: [builtin:lead]\ntasks:\n  - {name: qa, type: qa, dataset: gone.jsonl}\n",
-         GOOD_QA, "gone.jsonl: dataset file not found"),
+        (
+            "name: x\nmodels: [builtin:lead]\ntasks:\n" + QA_TASK,
+            GOOD_QA + GOOD_QA,
+            "qa.jsonl line 2: field 'id': duplicate sample id '1'",
+        ),
+        (
+            "name: x\nmodels: [builtin:lead]\ntasks:\n" + QA_TASK,
+            '{"id": "1", "answers": ["a"]}\n',
+            "qa.jsonl line 1: field 'question': missing",
+        ),
+        (
+            "name: x\nmodels: [builtin:lead]\ntasks:\n  - {name: qa, type: qa, dataset: gone.jsonl}\n",
+            GOOD_QA,
+            "gone.jsonl: dataset file not found",
+        ),
     ],
-    ids=["missing-field", "wrong-type", "unknown-metric", "unknown-task-type", "empty-dataset",
-         "duplicate-ids", "missing-record-field", "unreadable-file"],
+    ids=[
+        "missing-field",
+        "wrong-type",
+        "unknown-metric",
+        "unknown-task-type",
+        "empty-dataset",
+        "duplicate-ids",
+        "missing-record-field",
+        "unreadable-file",
+    ],
 )
-def test_bad_input_exits_with_one_clear_line_and_stores_nothing(
-    tmp_path: Path, spec: str, dataset: str, expected: str
-) -> None:
+def test_bad_input_exits_with_one_clear_line_and_stores_nothing(tmp_path: Path, spec: str, dataset: str, expected: str) -> None:
     (tmp_path / "spec.yaml").write_text(spec)
     (tmp_path / "qa.jsonl").write_text(dataset)
     store = tmp_path / "store.sqlite3"

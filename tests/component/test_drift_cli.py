@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.component.test_cli import _benchmarks
 from tests.conftest import EXAMPLES
@@ -31,7 +30,7 @@ def test_export_then_drift_flags_a_real_regression_and_not_an_identical_run(tmp_
 
     for line in lines:  # the extractive model loses every third answer
         if line["model"] == "extractive" and line["task"] == "question-answering" and int(line["sampleId"][3:]) % 3 == 0:
-            line["scores"] = {name: 0.0 for name in line["scores"]}
+            line["scores"] = dict.fromkeys(line["scores"], 0.0)
     current = tmp_path / "current.jsonl"
     current.write_text("".join(json.dumps(line) + "\n" for line in lines))
     worse = _drift("--baseline", str(baseline), "--current", str(current), "--metric", "f1-score", "--json")
@@ -69,8 +68,12 @@ def test_baseline_and_compare_in_the_embedded_store(tmp_path: Path) -> None:
 
     # a different subset of the data is not comparable, and the comparison says why
     limited = tmp_path / "limited.yaml"
-    limited.write_text((EXAMPLES / "quickstart.yaml").read_text().replace("dataset: data/qa.jsonl", "dataset: data/qa.jsonl\n    limit: 30")
-                       .replace("data/", f"{EXAMPLES}/data/"))
+    limited.write_text(
+        (EXAMPLES / "quickstart.yaml")
+        .read_text()
+        .replace("dataset: data/qa.jsonl", "dataset: data/qa.jsonl\n    limit: 30")
+        .replace("data/", f"{EXAMPLES}/data/")
+    )
     third = run(limited)
     refused = {(r["model"], r["task"]): r["reason"] for r in third["drift"]["refused"]}
     assert refused[("lead", "question-answering")].startswith("different data: dataset digest")

@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from services import embedded
-from shared.results.sqlite_store import SqliteStore
-from shared.results.store import BenchmarkFilter
 from services.runner.models import ModelPool
 from shared.events import SampleScores
+from shared.results.sqlite_store import SqliteStore
+from shared.results.store import BenchmarkFilter
 from shared.settings import Settings
 from shared.spec import load_spec
 from tests.conftest import EXAMPLES
@@ -96,12 +96,13 @@ async def test_list_filters_and_who_asked(store: SqliteStore, settings: Settings
     assert ids(await store.list_benchmarks(where=BenchmarkFilter(trigger="ci"))) == [by_ci["benchmarkId"]]
     assert ids(await store.list_benchmarks(where=BenchmarkFilter(model="extractive"))) == [by_cli["benchmarkId"]]
     assert ids(await store.list_benchmarks(where=BenchmarkFilter(model="lead", suite="quickstart", status="completed"))) == [
-        by_cli["benchmarkId"]]
+        by_cli["benchmarkId"]
+    ]
     assert await store.list_benchmarks(where=BenchmarkFilter(status="failed")) == []
     assert (await store.get_benchmark(by_cli["benchmarkId"])).summary()["requestedBy"] == "ada"
 
 
-def test_a_store_file_from_before_the_cause_column_still_opens(tmp_path) -> None:  # noqa: ANN001
+def test_a_store_file_from_before_the_cause_column_still_opens(tmp_path) -> None:
     import sqlite3
 
     path = tmp_path / "old.sqlite3"

@@ -35,13 +35,22 @@ def _model(server: FakeModelServer, provider: str = "openai", **extra: Any) -> M
     limits = {"timeoutS": 2, "maxRetries": 3, **extra.pop("limits", {})}
     base_url = f"{server.url}/v1" if provider == "openai" else server.url
     return ModelConfig.model_validate(
-        {"name": "fake", "provider": provider, "model": "fake-1", "baseUrl": base_url, "apiKeyEnv": "FAKE_API_KEY",
-         "limits": limits, **extra}
+        {
+            "name": "fake",
+            "provider": provider,
+            "model": "fake-1",
+            "baseUrl": base_url,
+            "apiKeyEnv": "FAKE_API_KEY",
+            "limits": limits,
+            **extra,
+        }
     )
 
 
 def _work(model: ModelConfig, n: int = 4) -> WorkItem:
-    task = TaskSpec.model_validate({"name": "qa", "type": "qa", "dataset": "qa.jsonl", "prompt": {"template": "Question: {question}\nAnswer:"}})
+    task = TaskSpec.model_validate(
+        {"name": "qa", "type": "qa", "dataset": "qa.jsonl", "prompt": {"template": "Question: {question}\nAnswer:"}}
+    )
     samples = [Sample(id=str(i), inputs={"question": f"q{i}", "context": ""}, references=[f"q{i}"]) for i in range(n)]
     return WorkItem(benchmark_id="bm_t", model=model, task=task, shard=0, samples=samples)
 
@@ -160,7 +169,7 @@ async def test_the_key_never_reaches_a_log_line(server: FakeModelServer, caplog:
     assert all(SECRET not in record.getMessage() for record in caplog.records)
 
 
-async def test_the_response_cache_answers_identical_prompts(server: FakeModelServer, tmp_path) -> None:  # noqa: ANN001
+async def test_the_response_cache_answers_identical_prompts(server: FakeModelServer, tmp_path) -> None:
     from shared.results.sqlite_store import SqliteStore
 
     store = SqliteStore(tmp_path / "s.sqlite3")
@@ -184,7 +193,9 @@ def test_model_config_errors_name_the_model_and_field() -> None:
         return str(caught.value)
 
     assert "openai models need 'baseUrl'" in refused({"name": "m", "provider": "openai"})
-    assert "models[0].provider: Input should be 'builtin', 'openai' or 'anthropic'" in refused({"name": "m", "provider": "cohere"})
+    assert "models[0].provider: Input should be 'builtin', 'openai' or 'anthropic'" in refused(
+        {"name": "m", "provider": "cohere"}
+    )
     assert "headers.Authorization: keys never travel in a spec" in refused(
         {"name": "m", "provider": "openai", "baseUrl": "http://x/v1", "headers": {"Authorization": "Bearer sk"}}
     )
@@ -192,7 +203,9 @@ def test_model_config_errors_name_the_model_and_field() -> None:
 
 
 async def test_the_quickstart_with_an_openai_model_runs_end_to_end_and_stores_no_key(
-    server: FakeModelServer, tmp_path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+    server: FakeModelServer,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import yaml
 

@@ -14,7 +14,11 @@ from sacrebleu.metrics import BLEU
 from tests.conftest import REPO
 
 PAIRS = [
-    {"id": "s1", "prediction": "The cats were running home.\nThey were tired.", "references": ["A cat runs home.\nIt is tired.", "Cats run."]},
+    {
+        "id": "s1",
+        "prediction": "The cats were running home.\nThey were tired.",
+        "references": ["A cat runs home.\nIt is tired.", "Cats run."],
+    },
     {"prediction": "", "reference": "Nothing was predicted here."},
     {"id": 3, "prediction": "Stocks rose 4% in 2024.", "reference": "In 2024 stocks rose by 4%."},
 ]
@@ -27,9 +31,7 @@ def _references(pair: dict) -> list[str]:
 def _benchmarks(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     executable = Path(sys.executable).parent / "benchmarks"
     command = [str(executable)] if executable.exists() else [shutil.which("benchmarks") or "benchmarks"]
-    return subprocess.run(
-        [*command, *args], cwd=REPO, input=stdin, capture_output=True, text=True, timeout=120, check=False
-    )
+    return subprocess.run([*command, *args], cwd=REPO, input=stdin, capture_output=True, text=True, timeout=120, check=False)
 
 
 def _write(tmp_path: Path, lines: list[str]) -> Path:
@@ -46,7 +48,7 @@ def test_score_prints_a_line_per_pair_and_a_summary_equal_to_the_references(tmp_
 
     assert [(r["line"], r.get("id")) for r in rows] == [(1, "s1"), (2, None), (3, 3)]
     scorer = RougeScorer(["rouge1", "rougeL", "rougeLsum"], use_stemmer=True)
-    for row, pair in zip(rows, PAIRS):
+    for row, pair in zip(rows, PAIRS, strict=False):
         expected = scorer.score_multi(_references(pair), pair["prediction"])
         assert row["scores"]["rouge-1"] == expected["rouge1"].fmeasure
         assert row["scores"]["rouge-l"] == expected["rougeL"].fmeasure

@@ -38,8 +38,8 @@ COMPOSED = {
 }
 # Every target rendered and checked: what users apply, what overlays are made of, the compositions.
 TARGETS = ("base", "kafka-topics", *OVERLAYS, *COMPOSED)
-APP_TARGETS = ("base", *OVERLAYS, *COMPOSED)   # those holding the four services
-KAFKA_TARGETS = (*OVERLAYS, *COMPOSED)         # those holding services, KafkaTopics and an autoscaler
+APP_TARGETS = ("base", *OVERLAYS, *COMPOSED)  # those holding the four services
+KAFKA_TARGETS = (*OVERLAYS, *COMPOSED)  # those holding services, KafkaTopics and an autoscaler
 INSTALL_HINT = "install them with `scripts/deploy-tools.sh` (scripts/test.sh runs it)"
 METRIC_NAME = re.compile(r"\b(benchmarks?_[a-z_]+)\b")
 
@@ -66,9 +66,7 @@ def tools() -> Tools:
     """From the BENCH_* variables `scripts/deploy-tools.sh env` prints, or by asking it."""
     values = {field: os.environ.get(var) for field, var in _TOOL_VARS.items()}
     if not all(values.values()):
-        done = subprocess.run(
-            ["bash", str(REPO / "scripts/deploy-tools.sh"), "env"], capture_output=True, text=True, timeout=60
-        )
+        done = subprocess.run(["bash", str(REPO / "scripts/deploy-tools.sh"), "env"], capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             reason = done.stderr.strip().removeprefix("[deploy-tools] ") or f"exit {done.returncode}"
             pytest.fail(f"deploy test tools: {reason} (scripts/test.sh runs it)", pytrace=False)
@@ -99,10 +97,16 @@ def render(target: str) -> tuple[dict[str, Any], ...]:
     with tempfile.TemporaryDirectory(prefix="kustomize-") as tmp:
         # kustomize refuses absolute paths to other kustomizations: relative ones from here
         relative = [os.path.relpath(K8S / entry, tmp) for entry in (*resources, *components)]
-        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump({
-            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-            "resources": relative[:len(resources)], "components": relative[len(resources):],
-        }))
+        (Path(tmp) / "kustomization.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                    "kind": "Kustomization",
+                    "resources": relative[: len(resources)],
+                    "components": relative[len(resources) :],
+                }
+            )
+        )
         out = run_tool([tools().kustomize, "build", tmp], what=f"kustomize build {target}")
     return tuple(doc for doc in yaml.safe_load_all(out) if doc)
 
@@ -181,8 +185,8 @@ def settings_fields() -> set[str]:
 @dataclass(frozen=True)
 class Subscription:
     service: str
-    topic: str   # as on the wire: with the prefix
-    group: str   # likewise
+    topic: str  # as on the wire: with the prefix
+    group: str  # likewise
     consumers_per_pod: int
     auto_offset_reset: str
 
@@ -198,15 +202,20 @@ def subscriptions(settings) -> list[Subscription]:
         if not hasattr(module, "subscribe"):
             continue  # consumes nothing
 
-        def record(broker, topics, cfg, _service=service, **kwargs):  # noqa: ANN001, ANN202
+        def record(broker, topics, cfg, _service=service, **kwargs):
             recorder = mock.MagicMock(name="broker")
             messaging.subscribe(recorder, topics, cfg, **kwargs)
             for call in recorder.subscriber.call_args_list:
                 (topic,) = call.args
-                found.append(Subscription(
-                    _service, topic.name, call.kwargs["group_id"], call.kwargs.get("max_workers") or 1,
-                    call.kwargs.get("auto_offset_reset", "latest"),  # aiokafka's default
-                ))
+                found.append(
+                    Subscription(
+                        _service,
+                        topic.name,
+                        call.kwargs["group_id"],
+                        call.kwargs.get("max_workers") or 1,
+                        call.kwargs.get("auto_offset_reset", "latest"),  # aiokafka's default
+                    )
+                )
 
         with mock.patch.object(module, "subscribe", record):
             create_app(service, settings)
@@ -218,7 +227,7 @@ def app_module(service: str):
     return importlib.import_module(f"services.{service}.app")
 
 
-def create_app(service: str, settings):  # noqa: ANN201 - FastAPI or AsgiFastStream
+def create_app(service: str, settings):
     """The service's app object, as `create_app(settings)` builds it in the pod; except that the
     broker's Kafka TLS files (BENCH_KAFKA_SSL_*) exist only there, so it is built without them
     (what the checks read, routes and subscriptions, does not depend on them)."""

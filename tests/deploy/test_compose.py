@@ -153,9 +153,9 @@ def test_dockerfile_builds_the_packaged_project_into_a_slim_non_root_image() -> 
     stages = re.split(r"^FROM\s", text, flags=re.MULTILINE)[1:]
     assert len(stages) >= 2, "multi-stage: a build stage and a runtime stage"
     final = stages[-1]
-    assert "COPY --from=" in final and not re.search(r"^RUN .*(pip install|apt-get install|gcc|build-essential)", final, re.MULTILINE), (
-        "the final stage copies the built environment; it installs nothing and has no build tools"
-    )
+    assert "COPY --from=" in final and not re.search(
+        r"^RUN .*(pip install|apt-get install|gcc|build-essential)", final, re.MULTILINE
+    ), "the final stage copies the built environment; it installs nothing and has no build tools"
     assert re.fullmatch(r"\d+(:\d+)?", dockerfile_user()) and not dockerfile_user().startswith("0"), "numeric non-root USER"
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert 'ENTRYPOINT ["benchmarks"]' in final and "benchmarks" in pyproject["project"]["scripts"]
@@ -165,7 +165,9 @@ def test_dockerfile_builds_the_packaged_project_into_a_slim_non_root_image() -> 
 
 
 def test_dockerignore_lets_in_only_what_the_image_needs() -> None:
-    lines = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     assert lines[0] == "*", "an allow-list: everything is ignored first"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())

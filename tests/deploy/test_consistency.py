@@ -22,6 +22,7 @@ from tests.deploy.support import (
     SERVICES,
     TARGETS,
     dockerfile_user,
+    drain_seconds,
     exported_metrics,
     ident,
     kind,
@@ -33,7 +34,6 @@ from tests.deploy.support import (
     strings_in,
     subscriptions,
     tools,
-    drain_seconds,
 )
 
 COMPONENT = "app.kubernetes.io/component"
@@ -103,7 +103,7 @@ def _pod_labels(deployment: dict) -> dict:
 
 
 @pytest.fixture(params=APP_TARGETS)
-def app_target(request) -> str:  # noqa: ANN001
+def app_target(request) -> str:
     return request.param
 
 
@@ -118,7 +118,9 @@ def test_base_settings_are_the_code_defaults() -> None:
         variable = f"BENCH_{name.upper()}"
         assert variable in env or name not in required, f"the base ConfigMap must state {variable}"
         if variable in env:
-            assert str(getattr(defaults, name)) == env[variable], f"{variable}={env[variable]} but the default is {getattr(defaults, name)}"
+            assert str(getattr(defaults, name)) == env[variable], (
+                f"{variable}={env[variable]} but the default is {getattr(defaults, name)}"
+            )
 
 
 def test_every_bench_variable_is_a_setting_with_a_valid_value(app_target: str) -> None:
@@ -128,7 +130,9 @@ def test_every_bench_variable_is_a_setting_with_a_valid_value(app_target: str) -
     for deployment in kind(objects, "Deployment"):
         container = _container(deployment)
         named |= _env_names(container)
-        named |= {e["valueFrom"]["secretKeyRef"]["key"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+        named |= {
+            e["valueFrom"]["secretKeyRef"]["key"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})
+        }
         _effective_settings(objects, deployment)  # pydantic refuses a bad value here
     unknown = sorted(n for n in named if n.startswith("BENCH_") and n not in fields)
     assert not unknown, f"not fields of shared/settings.py Settings: {unknown}"
@@ -143,12 +147,17 @@ def test_services_listen_on_every_interface_in_a_pod(app_target: str) -> None:
 
 def test_secrets_hold_the_mongo_url_only_where_it_is_used(app_target: str) -> None:
     for component, deployment in _deployments(render(app_target)).items():
-        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in _container(deployment).get("env", [])
-                if "secretKeyRef" in e.get("valueFrom", {})}
+        refs = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]
+            for e in _container(deployment).get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
         if component == "scorer":  # the scorer talks to Kafka only
             assert "BENCH_MONGO_URL" not in refs
         else:
-            assert refs.get("BENCH_MONGO_URL", {}).get("key") == "BENCH_MONGO_URL", f"{component}: BENCH_MONGO_URL not from a Secret"
+            assert refs.get("BENCH_MONGO_URL", {}).get("key") == "BENCH_MONGO_URL", (
+                f"{component}: BENCH_MONGO_URL not from a Secret"
+            )
 
 
 SECRET_SETTINGS = ("BENCH_MONGO_URL", "BENCH_KAFKA_SASL_PASSWORD", "BENCH_CREDENTIALS_KEY")
@@ -275,8 +284,11 @@ def test_the_service_monitor_scrapes_exactly_the_services_with_metrics() -> None
     (monitor,) = kind(objects, "ServiceMonitor")
     deployments = _deployments(objects)
     with_metrics = {c for c, d in deployments.items() if serves(c, _effective_settings(objects, d), "/metrics")}
-    selected = {s["metadata"]["labels"][COMPONENT] for s in kind(objects, "Service")
-                if _selects(monitor["spec"]["selector"], s["metadata"]["labels"])}
+    selected = {
+        s["metadata"]["labels"][COMPONENT]
+        for s in kind(objects, "Service")
+        if _selects(monitor["spec"]["selector"], s["metadata"]["labels"])
+    }
     assert selected == with_metrics, f"ServiceMonitor selects {sorted(selected)}; /metrics is served by {sorted(with_metrics)}"
     for endpoint in monitor["spec"]["endpoints"]:
         assert endpoint["path"] == "/metrics" and endpoint["port"] == "http"
@@ -350,18 +362,23 @@ def test_selectors_match_their_pods(app_target: str) -> None:
 
 # ---------------------------------------------------------------- network policies
 def _policies(objects, direction: str, labels: dict) -> list[dict]:
-    return [p for p in kind(objects, "NetworkPolicy")
-            if direction in p["spec"].get("policyTypes", []) and _selects(p["spec"]["podSelector"], labels)]
+    return [
+        p
+        for p in kind(objects, "NetworkPolicy")
+        if direction in p["spec"].get("policyTypes", []) and _selects(p["spec"]["podSelector"], labels)
+    ]
 
 
 def test_network_policies_deny_by_default_and_admit_only_the_gateway_from_outside(app_target: str) -> None:
     objects = render(app_target)
     for deployment in kind(objects, "Deployment"):
         labels = _pod_labels(deployment)
-        assert any(not p["spec"].get("ingress") and not p["spec"].get("egress") and
-                   {"Ingress", "Egress"} <= set(p["spec"]["policyTypes"]) for p in _policies(objects, "Ingress", labels)), (
-            f"{ident(deployment)}: no default-deny policy selects it"
-        )
+        assert any(
+            not p["spec"].get("ingress")
+            and not p["spec"].get("egress")
+            and {"Ingress", "Egress"} <= set(p["spec"]["policyTypes"])
+            for p in _policies(objects, "Ingress", labels)
+        ), f"{ident(deployment)}: no default-deny policy selects it"
         for policy in _policies(objects, "Ingress", labels):
             for rule in policy["spec"].get("ingress", []):
                 sources = rule.get("from")
@@ -435,7 +452,9 @@ def test_autoscalers_follow_real_consumer_groups_and_partitions(target: str) -> 
     deployments = _deployments(objects)
     scalers = kind(objects, "ScaledObject") + kind(objects, "HorizontalPodAutoscaler")
     assert {s["spec"]["scaleTargetRef"]["name"] for s in scalers} == {
-        deployments["runner"]["metadata"]["name"], deployments["scorer"]["metadata"]["name"]}
+        deployments["runner"]["metadata"]["name"],
+        deployments["scorer"]["metadata"]["name"],
+    }
     settings = _app_settings(objects)
     partitions = {t.name: t.num_partitions for t in Topics(settings).all()}
     subs = subscriptions(settings)
@@ -449,7 +468,10 @@ def test_autoscalers_follow_real_consumer_groups_and_partitions(target: str) -> 
             for trigger in triggers:
                 meta = trigger["metadata"]
                 match = [s for s in own if (s.topic, s.group) == (meta["topic"], meta["consumerGroup"])]
-                assert match, f"{ident(scaler)}: {meta['consumerGroup']} on {meta['topic']} is not a consumer group of the {component} ({own})"
+                assert match, (
+                    f"{ident(scaler)}: {meta['consumerGroup']} on {meta['topic']}"
+                    f" is not a consumer group of the {component} ({own})"
+                )
                 scaled_on += match
                 variable = meta.get("bootstrapServersFromEnv")
                 if variable:
@@ -475,7 +497,9 @@ def test_autoscalers_follow_real_consumer_groups_and_partitions(target: str) -> 
 def test_prometheus_rule_carries_the_alert_rules() -> None:
     (rule,) = kind(render("overlays/prod"), "PrometheusRule")
     alerts = yaml.safe_load((DEPLOY / "prometheus/alerts.yml").read_text())
-    assert rule["spec"]["groups"] == alerts["groups"], "components/monitoring/prometheusrule.yaml differs from deploy/prometheus/alerts.yml"
+    assert rule["spec"]["groups"] == alerts["groups"], (
+        "components/monitoring/prometheusrule.yaml differs from deploy/prometheus/alerts.yml"
+    )
 
 
 def test_prometheus_rule_passes_promtool(tmp_path: Path) -> None:
@@ -492,4 +516,3 @@ def test_metric_names_in_manifests_are_exported(target: str) -> None:
         if obj["kind"] in ("PrometheusRule", "ServiceMonitor", "ScaledObject", "HorizontalPodAutoscaler"):
             named = {name for text in strings_in(obj["spec"]) for name in METRIC_NAME.findall(text)}
             assert named <= exported, f"{ident(obj)} names metrics no service exports: {sorted(named - exported)}"
-

@@ -81,6 +81,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import re
@@ -395,9 +396,7 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
-            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
+        return "\n".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
     raise _BadRequest(400, "content must be a string or a list of content blocks")
 
 
@@ -754,7 +753,7 @@ class FakeModelServer:
         def run() -> None:
             try:
                 asyncio.run(self._serve(ready, log_config=None))
-            except BaseException as exc:  # reported to start(); a thread must not die silently
+            except BaseException as exc:  # noqa: BLE001 - reported to start(); a thread must not die silently
                 failure.append(exc)
                 ready.set()
 
@@ -769,10 +768,8 @@ class FakeModelServer:
         """Stop serving (sleeping requests answer at once), join the thread, close the socket."""
         loop, stop, thread = self._loop, self._stop, self._thread
         if loop is not None and stop is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(stop.set)
-            except RuntimeError:  # the loop already closed
-                pass
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
@@ -844,9 +841,7 @@ class FakeModelServer:
     async def __aenter__(self) -> Self:
         return await asyncio.to_thread(self.start)
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         await asyncio.to_thread(self.stop)
 
     # -- control (thread-safe)
@@ -893,8 +888,13 @@ class FakeModelServer:
             last[0] = self._state.snapshot()
             return last[0] if not last[0].in_flight else None
 
-        return wait_for("the fake model server to have no request in flight", settled, timeout=timeout,
-                        interval=0.01, detail=lambda: f"{last[0].in_flight} still in flight")
+        return wait_for(
+            "the fake model server to have no request in flight",
+            settled,
+            timeout=timeout,
+            interval=0.01,
+            detail=lambda: f"{last[0].in_flight} still in flight",
+        )
 
 
 class RemoteFakeModelServer:

@@ -25,9 +25,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from shared.results.mongo_store import MongoStore
 from services.gateway.api_keys import KeyStore, Role
 from shared.events import Event, utc_now
+from shared.results.mongo_store import MongoStore
 from shared.settings import Settings
 from tests.waiting import wait_for
 
@@ -78,18 +78,18 @@ def isolated_settings(
     """Unique topics and database, so tests never see each other's messages, with the suite's
     small partition counts and shards; `overrides` win."""
     run = uuid.uuid4().hex[:10]
-    values: dict[str, object] = dict(
-        kafka_bootstrap=kafka_bootstrap,
-        mongo_url=mongo_url,
-        mongo_database=f"{name}_{run}",
-        topic_prefix=f"{name[0]}{run}.",
-        partitions=3,
-        control_partitions=2,
-        shard_size=16,
-        retry_attempts=2,
-        runner_shards_in_flight=1,  # one consumer per runner: two replicas surely split 3 partitions
-        outbound_allow=["127.0.0.0/8", "::1"],  # the fake model server and test datasets are on loopback
-    )
+    values: dict[str, object] = {
+        "kafka_bootstrap": kafka_bootstrap,
+        "mongo_url": mongo_url,
+        "mongo_database": f"{name}_{run}",
+        "topic_prefix": f"{name[0]}{run}.",
+        "partitions": 3,
+        "control_partitions": 2,
+        "shard_size": 16,
+        "retry_attempts": 2,
+        "runner_shards_in_flight": 1,  # one consumer per runner: two replicas surely split 3 partitions
+        "outbound_allow": ["127.0.0.0/8", "::1"],  # the fake model server and test datasets are on loopback
+    }
     return Settings(**{**values, **overrides})
 
 
@@ -126,7 +126,9 @@ def create_api_key(settings: Settings, *, tenant: str = "default", role: Role = 
     async def create() -> str:
         store = await MongoStore.connect(settings)
         try:
-            _, secret = await KeyStore(store.database).create(tenant=tenant, role=role, name=name, created_by="test", now=utc_now())
+            _, secret = await KeyStore(store.database).create(
+                tenant=tenant, role=role, name=name, created_by="test", now=utc_now()
+            )
             return secret
         finally:
             await store.close()
@@ -194,8 +196,9 @@ class Services:
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        service = RunningService(name, f"http://127.0.0.1:{port}", process, log_path, log_file,
-                                 api_key=self.api_key if name == "gateway" else None)
+        service = RunningService(
+            name, f"http://127.0.0.1:{port}", process, log_path, log_file, api_key=self.api_key if name == "gateway" else None
+        )
         self.started.append(service)
         self._wait_ready(service)
         return service
@@ -209,8 +212,13 @@ class Services:
             except httpx.HTTPError:
                 return False
 
-        wait_for(f"{service.name} to answer /readyz with 200", ready, timeout=timeout, interval=0.3,
-                 detail=lambda: f"its log ends:\n{service.log()[-3000:]}")
+        wait_for(
+            f"{service.name} to answer /readyz with 200",
+            ready,
+            timeout=timeout,
+            interval=0.3,
+            detail=lambda: f"its log ends:\n{service.log()[-3000:]}",
+        )
 
     def stop_all(self) -> None:
         for service in self.started:
@@ -235,7 +243,7 @@ def services(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report

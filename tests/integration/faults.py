@@ -16,6 +16,7 @@ Every wait has a deadline and says what it waited for (tests/waiting.py). Only l
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -202,7 +203,11 @@ class PrivateServers:
         try:
             done = subprocess.run(
                 ["bash", str(SERVICES_SH), command],
-                env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
@@ -266,10 +271,8 @@ class PrivateServers:
     def resume_mongo(self) -> None:
         pid, self._paused = self._paused, None
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
 
 
 # --------------------------------------------------------------------------- settings and services
@@ -277,18 +280,18 @@ class PrivateServers:
 
 def fault_settings_for(servers: PrivateServers, **overrides: Any) -> Settings:
     """Unique topics and database on the private servers, with short recovery timings."""
-    short: dict[str, Any] = dict(
-        retry_attempts=3,
-        store_timeout_s=2,
-        publish_timeout_s=3,
-        reconcile_interval_s=2,
-        outbox_grace_s=3,
-        stall_timeout_s=20,
-        readiness_interval_s=1,
-        shutdown_timeout_s=5,  # a stopped service finishes in-flight work for at most this long
-        scheduler_enabled=False,
-        runner_shards_in_flight=Settings.model_fields["runner_shards_in_flight"].default,  # as deployed
-    )
+    short: dict[str, Any] = {
+        "retry_attempts": 3,
+        "store_timeout_s": 2,
+        "publish_timeout_s": 3,
+        "reconcile_interval_s": 2,
+        "outbox_grace_s": 3,
+        "stall_timeout_s": 20,
+        "readiness_interval_s": 1,
+        "shutdown_timeout_s": 5,  # a stopped service finishes in-flight work for at most this long
+        "scheduler_enabled": False,
+        "runner_shards_in_flight": Settings.model_fields["runner_shards_in_flight"].default,  # as deployed
+    }
     return isolated_settings(
         kafka_bootstrap=servers.kafka_bootstrap, mongo_url=servers.mongo_url, name="faults", **{**short, **overrides}
     )
@@ -323,8 +326,9 @@ class Pipeline(Services):
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        service = RunningService(name, f"http://127.0.0.1:{port}", process, log_path, log_file,
-                                 api_key=self.api_key if name == "gateway" else None)
+        service = RunningService(
+            name, f"http://127.0.0.1:{port}", process, log_path, log_file, api_key=self.api_key if name == "gateway" else None
+        )
         self.started.append(service)
         self.current[name] = service
         return service
@@ -345,8 +349,12 @@ class Pipeline(Services):
             self.current[name].process.kill()
         for name in names:
             process = self.current[name].process
-            wait_for(f"{name} (pid {process.pid}) to exit after SIGKILL", lambda p=process: p.poll() is not None,
-                     timeout=30, interval=0.05)
+            wait_for(
+                f"{name} (pid {process.pid}) to exit after SIGKILL",
+                lambda p=process: p.poll() is not None,
+                timeout=30,
+                interval=0.05,
+            )
 
     def restart(self, *names: str) -> None:
         self.start_all(names)
@@ -432,23 +440,21 @@ def qa_body(
 ) -> dict[str, Any]:
     """A QA benchmark of `samples` inline records; the fake echoes the question, so exact-match is 100."""
     if records is None:
-        records = [
-            {"id": f"q{i}", "question": f"question {i}", "answers": [f"Question: question {i}"]} for i in range(samples)
-        ]
+        records = [{"id": f"q{i}", "question": f"question {i}", "answers": [f"Question: question {i}"]} for i in range(samples)]
     return {
         "name": name,
         "models": [
-            {"name": "fake", "provider": "openai", "baseUrl": f"{fake.url}/v1",
-             "limits": {"concurrency": MODEL_CONCURRENCY}}
+            {"name": "fake", "provider": "openai", "baseUrl": f"{fake.url}/v1", "limits": {"concurrency": MODEL_CONCURRENCY}}
         ],
         "tasks": [
-            {"name": "qa", "type": "qa", "dataset": {"records": records},
-             "prompt": {"template": "Question: {question}\nAnswer:"}}
+            {"name": "qa", "type": "qa", "dataset": {"records": records}, "prompt": {"template": "Question: {question}\nAnswer:"}}
         ],
     }
 
 
-def submit(pipeline: Pipeline, body: dict[str, Any], *, key: str | None = None, timeout: float = HTTP_TIMEOUT_S) -> httpx.Response:
+def submit(
+    pipeline: Pipeline, body: dict[str, Any], *, key: str | None = None, timeout: float = HTTP_TIMEOUT_S
+) -> httpx.Response:
     """POST /v1/benchmarks; an AssertionError if the gateway does not answer within `timeout`."""
     headers = {**bearer(pipeline.api_key), **({"Idempotency-Key": key} if key is not None else {})}
     try:
@@ -491,8 +497,9 @@ def wait_completed(pipeline: Pipeline, benchmark_id: str, *, timeout: float = CO
             raise AssertionError(f"benchmark {benchmark_id} failed: {last.get('reason')!r} (progress {last.get('progress')})")
         return last if last.get("status") == "completed" else None
 
-    return wait_for(f"benchmark {benchmark_id} to complete", completed, timeout=timeout, interval=0.3,
-                    detail=lambda: _describe(last))
+    return wait_for(
+        f"benchmark {benchmark_id} to complete", completed, timeout=timeout, interval=0.3, detail=lambda: _describe(last)
+    )
 
 
 def wait_mid_run(pipeline: Pipeline, benchmark_id: str, *, min_scored: int = 16, timeout: float = 60) -> dict[str, Any]:
@@ -505,8 +512,13 @@ def wait_mid_run(pipeline: Pipeline, benchmark_id: str, *, min_scored: int = 16,
         return last if (last.get("progress") or {}).get("scored", 0) >= min_scored else None
 
     began = time.monotonic()
-    state = wait_for(f"benchmark {benchmark_id} to have {min_scored} samples scored", started, timeout=timeout,
-                     interval=0.1, detail=lambda: _describe(last))
+    state = wait_for(
+        f"benchmark {benchmark_id} to have {min_scored} samples scored",
+        started,
+        timeout=timeout,
+        interval=0.1,
+        detail=lambda: _describe(last),
+    )
     progress = state["progress"]
     note(f"mid-run after {time.monotonic() - began:.1f}s: {progress}")
     assert state["status"] != "completed" and progress["scored"] < (progress["expected"] or SAMPLES), (
@@ -545,11 +557,16 @@ def assert_settled(pipeline: Pipeline, *, timeout: float | None = None) -> None:
         return not unsettled
 
     wait_for(
-        "no benchmark to remain pending or running", settled,
-        timeout=timeout if timeout is not None else settle_timeout(pipeline.settings), interval=0.5,
-        detail=lambda: "still: " + ", ".join(
-            f"{b.get('benchmarkId')} {b.get('status')} ({b.get('reason')!r})" if "error" not in b else b["error"]
-            for b in unsettled
+        "no benchmark to remain pending or running",
+        settled,
+        timeout=timeout if timeout is not None else settle_timeout(pipeline.settings),
+        interval=0.5,
+        detail=lambda: (
+            "still: "
+            + ", ".join(
+                f"{b.get('benchmarkId')} {b.get('status')} ({b.get('reason')!r})" if "error" not in b else b["error"]
+                for b in unsettled
+            )
         ),
     )
 
@@ -607,7 +624,7 @@ def assert_recovered(
 
 def dead_letter_counts(url: str) -> list[tuple[dict[str, str], float]]:
     """(labels, value) of every `benchmark_messages_dead_lettered_total` sample at `url`/metrics."""
-    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+    from prometheus_client.parser import text_string_to_metric_families
 
     response = httpx.get(f"{url}/metrics", timeout=10)
     assert response.status_code == 200, f"GET {url}/metrics: {response.status_code} {response.text[:300]}"
@@ -649,8 +666,16 @@ def planned_event(benchmark_id: str, *, samples: int = 16) -> BenchmarkPlanned:
         name="victim",
         suite="victim",
         models=["fake"],
-        tasks=[TaskPlan(name="qa", type="qa", dataset="inline", dataset_digest="0" * 64, samples=samples,
-                        metrics=["exact-match", "f1-score"])],
+        tasks=[
+            TaskPlan(
+                name="qa",
+                type="qa",
+                dataset="inline",
+                dataset_digest="0" * 64,
+                samples=samples,
+                metrics=["exact-match", "f1-score"],
+            )
+        ],
         shards=1,
     )
 
@@ -680,18 +705,27 @@ def poisons_for(fake: FakeModelServer, victims: dict[str, str]) -> list[Poison]:
             item = WorkItem(benchmark_id=victim, model=spec.models[0], task=spec.tasks[0], shard=0, samples=[sample])
             return item.key, _wire(item, shard="zero")
         if topic == topics.BENCHMARKS_OUTPUTS:
-            outputs = ModelOutputs(benchmark_id=victim, model="fake", task="qa", task_type="qa",
-                                   metrics=["exact-match"], shard=0, outputs=[output])
+            outputs = ModelOutputs(
+                benchmark_id=victim, model="fake", task="qa", task_type="qa", metrics=["exact-match"], shard=0, outputs=[output]
+            )
             return f"{victim}:fake:qa:0", _wire(outputs, shard="zero")
         if topic == topics.BENCHMARKS_SCORES:
-            return victim, _wire(SampleScores(benchmark_id=victim, model="fake", task="qa", shard=0, scores=[score]), shard="zero")
+            return victim, _wire(
+                SampleScores(benchmark_id=victim, model="fake", task="qa", shard=0, scores=[score]), shard="zero"
+            )
         if topic == topics.DEPLOYMENTS:
             return "fake", _wire(DeploymentEvent(model="fake", version="v2", suite="faults"), endpoint="ftp://127.0.0.1/x")
         raise ValueError(topic)
 
     poisons = []
-    for topic in (topics.BENCHMARKS_REQUESTED, topics.BENCHMARKS_PLANNED, topics.BENCHMARKS_WORK,
-                  topics.BENCHMARKS_OUTPUTS, topics.BENCHMARKS_SCORES, topics.DEPLOYMENTS):
+    for topic in (
+        topics.BENCHMARKS_REQUESTED,
+        topics.BENCHMARKS_PLANNED,
+        topics.BENCHMARKS_WORK,
+        topics.BENCHMARKS_OUTPUTS,
+        topics.BENCHMARKS_SCORES,
+        topics.DEPLOYMENTS,
+    ):
         binary = b"\xff\xfe\x80" + os.urandom(900_000 - 3)  # never valid UTF-8
         poisons.append(Poison(topic, "binary", f"poison:{topic}:binary", binary))
         malformed = b'{"schemaVersion": 1, "benchmarkId": "bm_nobody", "cut": ' + topic.encode()

@@ -19,13 +19,15 @@ from tests.integration.conftest import Kafka, Services, bearer, create_api_key, 
 pytestmark = pytest.mark.integration
 
 ROLES = ("reader", "submitter", "admin")
-RECORDS = [{"id": f"q{i}", "context": f"The answer is {i}.", "question": "What is the answer?", "answers": [str(i)]}
-           for i in range(6)]
+RECORDS = [
+    {"id": f"q{i}", "context": f"The answer is {i}.", "question": "What is the answer?", "answers": [str(i)]} for i in range(6)
+]
 
 
 def spec(name: str = "access", suite: str | None = None) -> dict:
     return {
-        "name": name, **({"suite": suite} if suite else {}),
+        "name": name,
+        **({"suite": suite} if suite else {}),
         "models": ["builtin:lead"],
         "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": RECORDS}}],
     }
@@ -54,16 +56,30 @@ ROUTES = [
     Route("GET", "/v1/suites/{suite}", "reader", 200),
     Route("PUT", "/v1/suites/{suite}", "admin", 200, lambda: {"spec": spec()}, other=201),  # the other tenant's own, new suite
     Route("DELETE", "/v1/suites/{suite}", "admin", 204),
-    Route("POST", "/v1/suites/{suite}/runs", "submitter", 202, lambda: {}),
+    Route("POST", "/v1/suites/{suite}/runs", "submitter", 202, dict),
     Route("GET", "/v1/suites/base/baseline", "reader", 200),  # the other tenant's `base` has none pinned
     Route("PUT", "/v1/suites/base/baseline", "admin", 200, lambda: {"benchmarkId": "{id}"}, other=422),
-    Route("POST", "/v1/deployments", "submitter", 202, lambda: {"model": "lead", "version": next(_names), "suite": "{suite}"}, other=422),
+    Route(
+        "POST",
+        "/v1/deployments",
+        "submitter",
+        202,
+        lambda: {"model": "lead", "version": next(_names), "suite": "{suite}"},
+        other=422,
+    ),
     Route("GET", "/v1/keys", "admin", 200, other=200),
     Route("POST", "/v1/keys", "admin", 201, lambda: {"name": "made-by-matrix", "role": "reader"}, other=201),
     Route("DELETE", "/v1/keys/{key}", "admin", 200),
     Route("GET", "/v1/audit", "admin", 200, other=200),
     Route("GET", "/v1/credentials", "admin", 200, other=200),
-    Route("PUT", "/v1/credentials/{new}", "admin", 201, lambda: {"secret": "sk-matrix", "urls": ["https://api.example.com/v1"]}, other=201),
+    Route(
+        "PUT",
+        "/v1/credentials/{new}",
+        "admin",
+        201,
+        lambda: {"secret": "sk-matrix", "urls": ["https://api.example.com/v1"]},
+        other=201,
+    ),
     Route("DELETE", "/v1/credentials/{credential}", "admin", 204),
 ]
 
@@ -162,7 +178,9 @@ async def _check_matrix(gateway_url: str, a: Tenant, b: Tenant, kafka: Kafka, se
     assert base_a not in {item["benchmarkId"] for item in listed_b} and base_b in {item["benchmarkId"] for item in listed_b}
     assert {k["tenant"] for k in b.api.get("/v1/keys").json()["items"]} == {"team-b"}
     assert "alice (" not in json.dumps(b.api.get("/v1/audit", params={"limit": 500}).json())
-    requested = await kafka.read(topics.BENCHMARKS_REQUESTED, count=2, until=lambda got: {base_a, base_b} <= {m["benchmarkId"] for m in got})
+    requested = await kafka.read(
+        topics.BENCHMARKS_REQUESTED, count=2, until=lambda got: {base_a, base_b} <= {m["benchmarkId"] for m in got}
+    )
     by_id = {m["benchmarkId"]: m for m in requested}
     assert by_id[base_a]["tenant"] == "team-a" and by_id[base_a]["_key"] == f"team-a/{base_a}"
     assert by_id[base_b]["tenant"] == "team-b"
@@ -175,7 +193,9 @@ async def test_audit_fields_come_from_the_key_and_changes_are_audited(services: 
     admin = create_api_key(services.settings, tenant="team-a", role="admin", name="alice")
     ci = create_api_key(services.settings, tenant="team-a", role="submitter", name="ci-bot")
     with httpx.Client(base_url=gateway.url, headers=bearer(ci), timeout=30) as api:
-        submitted = api.post("/v1/benchmarks", json=spec(), params={"trigger": "ci", "requestedBy": "anyone@example.org", "reason": "build 7"})
+        submitted = api.post(
+            "/v1/benchmarks", json=spec(), params={"trigger": "ci", "requestedBy": "anyone@example.org", "reason": "build 7"}
+        )
         assert submitted.status_code == 202
         record = api.get(submitted.json()["location"]).json()
         assert record["requestedBy"].startswith("ci-bot (") and record["trigger"] == "ci" and record["triggerDetail"] == "build 7"
@@ -191,8 +211,10 @@ async def test_audit_fields_come_from_the_key_and_changes_are_audited(services: 
         trail = api.get("/v1/audit").json()["items"]
     actions = [(entry["action"], entry["target"], entry["actor"].split(" (")[0]) for entry in trail]
     assert actions == [
-        ("suite.delete", "nightly", "alice"), ("key.revoke", made["keyId"], "alice"),
-        ("key.create", made["keyId"], "alice"), ("suite.create", "nightly", "alice"),
+        ("suite.delete", "nightly", "alice"),
+        ("key.revoke", made["keyId"], "alice"),
+        ("key.create", made["keyId"], "alice"),
+        ("suite.create", "nightly", "alice"),
     ]
     assert made["key"] not in json.dumps(trail)
 

@@ -86,8 +86,14 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
 
-def send(case: Case, tally: Tally, session: requests.Session, base_url: str, authorization: str | None,
-         expect: Callable[[Case, int], str | None]) -> requests.Response | None:
+def send(
+    case: Case,
+    tally: Tally,
+    session: requests.Session,
+    base_url: str,
+    authorization: str | None,
+    expect: Callable[[Case, int], str | None],
+) -> requests.Response | None:
     """Send `case` as `authorization` (None: no Authorization header) and note any server error
     or any status `expect` objects to; never raises for the answer, so that one run reports every
     failing case rather than stopping (and shrinking) at the first."""
@@ -112,14 +118,21 @@ def send(case: Case, tally: Tally, session: requests.Session, base_url: str, aut
     return response
 
 
-def fuzz(operation: Any, examples: int, run: Callable[[Case, str | None], None], authorization: st.SearchStrategy[str | None]) -> None:
+def fuzz(
+    operation: Any, examples: int, run: Callable[[Case, str | None], None], authorization: st.SearchStrategy[str | None]
+) -> None:
     """`examples` Hypothesis cases of `operation`, valid and invalid ones alike, each passed to
     `run` with an Authorization header drawn from `authorization`."""
     modes = [operation.as_strategy(generation_mode=mode) for mode in GenerationMode]
 
     @settings(
-        max_examples=examples, derandomize=True, database=None, deadline=None, phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
     )
     @given(st.one_of(modes), authorization)
     def each(case: Case, header: str | None) -> None:
@@ -139,8 +152,13 @@ def fuzz_valid(schema: Any, examples: int, call: Callable[[Case], requests.Respo
         return data.draw(schema[path][method].as_strategy(GenerationMode.POSITIVE, **fixed))
 
     @settings(
-        max_examples=examples, derandomize=True, database=None, deadline=None, phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
     )
     @given(st.data())
     def each(data: st.DataObject) -> None:
@@ -178,8 +196,21 @@ def fuzz_valid(schema: Any, examples: int, call: Callable[[Case], requests.Respo
             benchmark = data.draw(st.sampled_from(benchmarks))
             call(draw(data, "/v1/benchmarks/{benchmark_id}", "GET", path_parameters={"benchmark_id": benchmark}))
             against = data.draw(st.sampled_from([*benchmarks, "baseline"]))
-            call(draw(data, "/v1/benchmarks/{benchmark_id}/compare", "GET", path_parameters={"benchmark_id": benchmark}, query={"against": against}))
-            pin = draw(data, "/v1/suites/{suite}/baseline", "PUT", path_parameters={"suite": data.draw(st.sampled_from(sorted(suites) or ["none"]))})
+            call(
+                draw(
+                    data,
+                    "/v1/benchmarks/{benchmark_id}/compare",
+                    "GET",
+                    path_parameters={"benchmark_id": benchmark},
+                    query={"against": against},
+                )
+            )
+            pin = draw(
+                data,
+                "/v1/suites/{suite}/baseline",
+                "PUT",
+                path_parameters={"suite": data.draw(st.sampled_from(sorted(suites) or ["none"]))},
+            )
             pin.body = {**(pin.body if isinstance(pin.body, dict) else {}), "benchmarkId": benchmark}
             call(pin)
 
@@ -194,15 +225,23 @@ def fuzz_valid(schema: Any, examples: int, call: Callable[[Case], requests.Respo
 KEYS = st.text(max_size=8) | st.sampled_from(["$where", "a.b", "x\x00y", "\ud800"])
 """A record's column names, those no store takes among them."""
 ANY_JSON = st.recursive(  # 100-digit integers, lone surrogates (NaN: the client sends none)
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20) | st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
     max_leaves=6,
 )
 NAMES = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=200)
 """Names the spec allows (a control character refuses the whole body; the fuzzing above sends those)."""
 FIELDS = {"summarization": ("document", "summary"), "qa": ("question", "answers"), "classification": ("text", "label")}
-METRICS = {"summarization": ["rouge-1", "rouge-2", "rouge-l", "rouge-lsum", "bleu"], "qa": ["exact-match", "f1-score"],
-           "classification": ["accuracy"]}
+METRICS = {
+    "summarization": ["rouge-1", "rouge-2", "rouge-l", "rouge-lsum", "bleu"],
+    "qa": ["exact-match", "f1-score"],
+    "classification": ["accuracy"],
+}
 
 
 def optional(strategy: st.SearchStrategy, **fields: st.SearchStrategy) -> st.SearchStrategy[dict]:
@@ -212,22 +251,41 @@ def optional(strategy: st.SearchStrategy, **fields: st.SearchStrategy) -> st.Sea
 
 BUILTIN = st.sampled_from(["builtin:lead", "builtin:extractive"]) | optional(
     st.fixed_dictionaries({"name": NAMES, "provider": st.just("builtin"), "model": st.sampled_from(["lead", "extractive"])}),
-    params=st.fixed_dictionaries({}, optional={
-        "temperature": st.floats(0, 2), "maxTokens": st.integers(1, 10**6), "seed": st.integers(-(2**63), 2**63 - 1),
-        "stop": st.lists(st.text(max_size=10), max_size=3),
-    }),
-    limits=st.fixed_dictionaries({}, optional={
-        "concurrency": st.integers(1, 1024), "requestsPerMinute": st.integers(1, 10**9), "tokensPerMinute": st.integers(1, 10**12),
-        "timeoutS": st.floats(0, 3600, exclude_min=True), "maxRetries": st.integers(0, 50), "budget": st.text(max_size=50),
-    }),
-    pricing=st.fixed_dictionaries({"promptPerMillion": st.floats(0, 1e9), "completionPerMillion": st.floats(0, 1e9)},
-                                  optional={"currency": st.text(max_size=10)}),
+    params=st.fixed_dictionaries(
+        {},
+        optional={
+            "temperature": st.floats(0, 2),
+            "maxTokens": st.integers(1, 10**6),
+            "seed": st.integers(-(2**63), 2**63 - 1),
+            "stop": st.lists(st.text(max_size=10), max_size=3),
+        },
+    ),
+    limits=st.fixed_dictionaries(
+        {},
+        optional={
+            "concurrency": st.integers(1, 1024),
+            "requestsPerMinute": st.integers(1, 10**9),
+            "tokensPerMinute": st.integers(1, 10**12),
+            "timeoutS": st.floats(0, 3600, exclude_min=True),
+            "maxRetries": st.integers(0, 50),
+            "budget": st.text(max_size=50),
+        },
+    ),
+    pricing=st.fixed_dictionaries(
+        {"promptPerMillion": st.floats(0, 1e9), "completionPerMillion": st.floats(0, 1e9)},
+        optional={"currency": st.text(max_size=10)},
+    ),
     cache=st.booleans(),
     headers=st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=20), max_size=2),
 )
-REMOTE = st.fixed_dictionaries({  # refused: the outbound policy allows no address at all here
-    "name": NAMES, "provider": st.sampled_from(["openai", "anthropic"]), "baseUrl": st.just(DISCARD_URL),
-}, optional={"credential": NAMES})
+REMOTE = st.fixed_dictionaries(
+    {  # refused: the outbound policy allows no address at all here
+        "name": NAMES,
+        "provider": st.sampled_from(["openai", "anthropic"]),
+        "baseUrl": st.just(DISCARD_URL),
+    },
+    optional={"credential": NAMES},
+)
 MODELS = st.one_of(*[BUILTIN] * 5, REMOTE)
 
 
@@ -248,32 +306,56 @@ def tasks(draw: st.DrawFn) -> dict:
             optional={"id": st.text(max_size=20) | st.integers(), "context": value},
         ),
     ).map(lambda parts: {**parts[0], **parts[1]})
-    return draw(optional(
-        st.fixed_dictionaries({"name": NAMES, "type": st.just(kind), "dataset": st.fixed_dictionaries(
-            {"records": st.lists(record, min_size=1, max_size=5)}, optional={"idField": st.text(max_size=10)})}),
-        limit=st.integers(1, 10**9), seed=st.integers(-(2**63), 2**63 - 1), stemming=st.booleans(),
-        metrics=st.lists(st.sampled_from(METRICS[kind]), unique=True, max_size=2),
-        prompt=st.fixed_dictionaries({}, optional={
-            "fewShot": st.integers(0, 32), "system": st.text(max_size=50),
-            "template": st.sampled_from(["{%s}" % source, "{%s} {labels}" % source, "}{", "{0}", "{%s!r:>{width}}" % source]),
-        }),
-        **({"labels": st.lists(st.text(max_size=20), max_size=3)} if kind == "classification" else {}),
-    ))
+    return draw(
+        optional(
+            st.fixed_dictionaries(
+                {
+                    "name": NAMES,
+                    "type": st.just(kind),
+                    "dataset": st.fixed_dictionaries(
+                        {"records": st.lists(record, min_size=1, max_size=5)}, optional={"idField": st.text(max_size=10)}
+                    ),
+                }
+            ),
+            limit=st.integers(1, 10**9),
+            seed=st.integers(-(2**63), 2**63 - 1),
+            stemming=st.booleans(),
+            metrics=st.lists(st.sampled_from(METRICS[kind]), unique=True, max_size=2),
+            prompt=st.fixed_dictionaries(
+                {},
+                optional={
+                    "fewShot": st.integers(0, 32),
+                    "system": st.text(max_size=50),
+                    "template": st.sampled_from(
+                        [f"{{{source}}}", f"{{{source}}} {{labels}}", "}{", "{0}", f"{{{source}!r:>{{width}}}}"]
+                    ),
+                },
+            ),
+            **({"labels": st.lists(st.text(max_size=20), max_size=3)} if kind == "classification" else {}),
+        )
+    )
 
 
 SPECS = optional(
-    st.fixed_dictionaries({
-        "name": NAMES,
-        "models": st.lists(MODELS, min_size=1, max_size=3, unique_by=model_name),
-        "tasks": st.lists(tasks(), min_size=1, max_size=2, unique_by=lambda task: task["name"]),
-    }),
-    tolerances=st.dictionaries(st.sampled_from(sorted({m for ms in METRICS.values() for m in ms})), st.floats(min_value=0, allow_nan=False, allow_infinity=False)),
+    st.fixed_dictionaries(
+        {
+            "name": NAMES,
+            "models": st.lists(MODELS, min_size=1, max_size=3, unique_by=model_name),
+            "tasks": st.lists(tasks(), min_size=1, max_size=2, unique_by=lambda task: task["name"]),
+        }
+    ),
+    tolerances=st.dictionaries(
+        st.sampled_from(sorted({m for ms in METRICS.values() for m in ms})),
+        st.floats(min_value=0, allow_nan=False, allow_infinity=False),
+    ),
 )
 SUITE_NAMES = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,20}\Z")
 SUITES = optional(
     st.fixed_dictionaries({"name": SUITE_NAMES, "spec": SPECS}),
-    schedule=optional(st.fixed_dictionaries({"cron": st.sampled_from(["@daily", "0 3 * * 1", "*/5 * * * *", "59 23 31 12 *"])}),
-                      timezone=st.sampled_from(["UTC", "Europe/Berlin", "Pacific/Chatham", "Etc/GMT+12"]) | st.text(max_size=30)),
+    schedule=optional(
+        st.fixed_dictionaries({"cron": st.sampled_from(["@daily", "0 3 * * 1", "*/5 * * * *", "59 23 31 12 *"])}),
+        timezone=st.sampled_from(["UTC", "Europe/Berlin", "Pacific/Chatham", "Etc/GMT+12"]) | st.text(max_size=30),
+    ),
     description=st.text(max_size=100),
 )
 
@@ -312,10 +394,20 @@ def test_no_input_makes_the_gateway_answer_500(services: Services) -> None:
             config = schema.config.generation_for(operation=operation, phase="coverage")
             for case in schema.iter_coverage_cases(operation, generation_modes=list(GenerationMode), generation_config=config):
                 send(case, coverage, session, gateway.url, admin, accepted)
-            fuzz(operation, COVERED_EXAMPLES, lambda case, header: send(case, fuzzed, session, gateway.url, header, accepted), st.just(admin))
+            fuzz(
+                operation,
+                COVERED_EXAMPLES,
+                lambda case, header: send(case, fuzzed, session, gateway.url, header, accepted),
+                st.just(admin),
+            )
         fuzz_valid(schema, VALID_ROUNDS, lambda case: send(case, valid, session, gateway.url, admin, accepted))
         for operation in operations:
-            fuzz(operation, UNCOVERED_EXAMPLES, lambda case, header: send(case, without_key, session, gateway.url, header, refused), not_a_key)
+            fuzz(
+                operation,
+                UNCOVERED_EXAMPLES,
+                lambda case, header: send(case, without_key, session, gateway.url, header, refused),
+                not_a_key,
+            )
 
     elapsed = time.monotonic() - started
     tallies = (coverage, fuzzed, valid, without_key)

@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
-import threading
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from shared.results.mongo_store import MongoStore
-from shared.results.store import BenchmarkFilter
 from services.gateway.api_keys import KeyStore
 from services.gateway.audit import AuditLog
 from services.gateway.dependencies import Gateway
@@ -25,6 +23,8 @@ from services.gateway.suite_store import SuiteStore
 from shared import topics
 from shared.events import DeploymentEvent
 from shared.messaging import Topics, create_broker
+from shared.results.mongo_store import MongoStore
+from shared.results.store import BenchmarkFilter
 from shared.settings import Settings
 from shared.suites import Suite
 from tests.conftest import EXAMPLES
@@ -41,8 +41,9 @@ def nightly_spec(model_url: str) -> dict:
     return {
         "name": "nightly qa",
         "models": [{"name": "prod-llm", "provider": "openai", "baseUrl": f"{model_url}/v1"}],
-        "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": RECORDS},
-                   "prompt": {"template": "Question: {question}\nAnswer:"}}],
+        "tasks": [
+            {"name": "qa", "type": "qa", "dataset": {"records": RECORDS}, "prompt": {"template": "Question: {question}\nAnswer:"}}
+        ],
     }
 
 
@@ -54,7 +55,7 @@ class Clock:
         return self.now
 
 
-async def test_two_schedulers_racing_on_the_database_start_each_run_once(settings: Settings, kafka: Kafka, mongo) -> None:  # noqa: ANN001
+async def test_two_schedulers_racing_on_the_database_start_each_run_once(settings: Settings, kafka: Kafka, mongo) -> None:
     since = datetime(2026, 11, 18, 12, tzinfo=UTC)  # a Wednesday
     clock = Clock(since)
     gateways = []
@@ -62,13 +63,25 @@ async def test_two_schedulers_racing_on_the_database_start_each_run_once(setting
         store = await MongoStore.connect(settings)
         broker = create_broker(settings, client_id="test-scheduler")
         await broker.start()
-        gateways.append(Gateway(settings=settings, store=store, suites=SuiteStore(store.database, tenant=store.tenant),
-                                broker=broker, topics=Topics(settings), keys=KeyStore(store.database), audit=AuditLog(store.database)))
+        gateways.append(
+            Gateway(
+                settings=settings,
+                store=store,
+                suites=SuiteStore(store.database, tenant=store.tenant),
+                broker=broker,
+                topics=Topics(settings),
+                keys=KeyStore(store.database),
+                audit=AuditLog(store.database),
+            )
+        )
     try:
-        suite = Suite.model_validate({
-            "name": "weekly", "spec": nightly_spec("http://127.0.0.1:9"),
-            "schedule": {"cron": "0 3 * * 1", "timezone": "Europe/Berlin"},
-        })
+        suite = Suite.model_validate(
+            {
+                "name": "weekly",
+                "spec": nightly_spec("http://127.0.0.1:9"),
+                "schedule": {"cron": "0 3 * * 1", "timezone": "Europe/Berlin"},
+            }
+        )
         assert await gateways[0].suites.create(suite, since)
         schedulers = [Scheduler(gateway, clock=clock) for gateway in gateways]
 
@@ -94,7 +107,9 @@ async def test_two_schedulers_racing_on_the_database_start_each_run_once(setting
         on_time, late = by_id[fired[0]], by_id[caught_up[0]]
         assert on_time["trigger"] == late["trigger"] == "schedule"
         assert on_time["triggerDetail"].startswith("scheduled: 0 3 * * 1 (Europe/Berlin), due 2026-11-23T03:00:00+01:00")
-        assert late["triggerDetail"].startswith("catch-up after downtime: 0 3 * * 1 (Europe/Berlin), due 2026-12-14T03:00:00+01:00")
+        assert late["triggerDetail"].startswith(
+            "catch-up after downtime: 0 3 * * 1 (Europe/Berlin), due 2026-12-14T03:00:00+01:00"
+        )
         assert "2 earlier missed run(s) skipped" in late["triggerDetail"]
         assert all(model["cache"] is False for r in requested for model in r["spec"]["models"])
         stored = await gateways[1].store.list_benchmarks(where=BenchmarkFilter(trigger="schedule"))
@@ -104,8 +119,12 @@ async def test_two_schedulers_racing_on_the_database_start_each_run_once(setting
 
         # The starter's record of its run is lost (say its write failed): the next tick of any
         # gateway starts nothing and records the run that holds the occurrence
-        await gateways[0].store.database["suites"].update_one(
-            {"name": "weekly"}, {"$set": {"lastDueAt": datetime(2026, 11, 23, 2, tzinfo=UTC), "lastBenchmarkId": fired[0]}}
+        await (
+            gateways[0]
+            .store.database["suites"]
+            .update_one(
+                {"name": "weekly"}, {"$set": {"lastDueAt": datetime(2026, 11, 23, 2, tzinfo=UTC), "lastBenchmarkId": fired[0]}}
+            )
         )
         assert await schedulers[1].tick() == []
         repaired = await gateways[1].suites.get("weekly")
@@ -122,15 +141,20 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
     for name in ("runner", "scorer", "aggregator"):
         services.start(name)
     gateway = services.start("gateway", BENCH_SCHEDULER_INTERVAL_S="0.5")
-    with FakeModelServer() as production, FakeModelServer(reply_mode="fixed", fixed_reply="I do not know") as broken, \
-            gateway.client(timeout=30) as api:
+    with (
+        FakeModelServer() as production,
+        FakeModelServer(reply_mode="fixed", fixed_reply="I do not know") as broken,
+        gateway.client(timeout=30) as api,
+    ):
         # --- suites: CRUD and refusals
         spec = nightly_spec(production.url)
         assert api.post("/v1/suites", json={"name": "nightly", "spec": spec}).status_code == 201
         assert api.post("/v1/suites", json={"name": "nightly", "spec": spec}).status_code == 409
         bad_cron = api.put("/v1/suites/nightly", json={"spec": spec, "schedule": {"cron": "61 * * * *"}})
         assert bad_cron.status_code == 422 and bad_cron.json()["detail"][0]["loc"] == ["body", "schedule", "cron"]
-        bad_zone = api.put("/v1/suites/nightly", json={"spec": spec, "schedule": {"cron": "0 3 * * 1", "timezone": "Mars/Olympus"}})
+        bad_zone = api.put(
+            "/v1/suites/nightly", json={"spec": spec, "schedule": {"cron": "0 3 * * 1", "timezone": "Mars/Olympus"}}
+        )
         assert bad_zone.status_code == 422 and "unknown time zone 'Mars/Olympus'" in bad_zone.json()["message"]
         assert api.get("/v1/suites/nope").status_code == 404
         assert api.post("/v1/suites/nope/runs", json={}).status_code == 404
@@ -155,7 +179,9 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
         unchanged = cli("--suite", "nightly", "--wait", "--fail-on", "regressed")
         assert unchanged.returncode == 0, unchanged.stderr
         assert "unchanged against the baseline of suite 'nightly'" in unchanged.stderr and "exact-match" in unchanged.stdout
-        regressed = cli("--suite", "nightly", "--model", "prod-llm", "--endpoint", f"{broken.url}/v1", "--wait", "--fail-on", "regressed")
+        regressed = cli(
+            "--suite", "nightly", "--model", "prod-llm", "--endpoint", f"{broken.url}/v1", "--wait", "--fail-on", "regressed"
+        )
         assert regressed.returncode == 3, regressed.stderr
         assert "regressed" in regressed.stdout and "regressed against the baseline of suite 'nightly'" in regressed.stderr
         with DatasetServer(RECORDS) as dataset_url:  # there when the suite is stored, gone when it runs
@@ -181,7 +207,9 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
         await kafka.send(topics.DEPLOYMENTS, event, key="prod-llm")
         await kafka.send(topics.DEPLOYMENTS, event, key="prod-llm")
         verdicts = await kafka.read(
-            topics.BENCHMARKS_COMPLETED, count=99, timeout=60,
+            topics.BENCHMARKS_COMPLETED,
+            count=99,
+            timeout=60,
             until=lambda got: any((m.get("deployment") or {}).get("version") == "v2" for m in got),
         )
         [verdict] = [m for m in verdicts if (m.get("deployment") or {}).get("version") == "v2"]
@@ -189,7 +217,9 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
         assert verdict["drift"]["regressed"] is True
         webhook = api.post("/v1/deployments", json=event.model_dump(mode="json", by_alias=True))
         assert webhook.status_code == 200 and webhook.json() == {
-            "benchmarkId": verdict["benchmarkId"], "duplicate": True, "location": f"/v1/benchmarks/{verdict['benchmarkId']}",
+            "benchmarkId": verdict["benchmarkId"],
+            "duplicate": True,
+            "location": f"/v1/benchmarks/{verdict['benchmarkId']}",
         }
         deployed = api.get("/v1/benchmarks", params={"trigger": "deployment"}).json()["items"]
         assert [d["benchmarkId"] for d in deployed] == [verdict["benchmarkId"]]
@@ -197,7 +227,10 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
 
         v3 = api.post("/v1/deployments", json={**event.model_dump(mode="json", by_alias=True), "version": "v3", "endpoint": None})
         assert v3.status_code == 202 and v3.json()["duplicate"] is False
-        assert api.post("/v1/deployments", json={"model": "prod-llm", "suite": "nightly"}).json()["message"] == "version: Field required"
+        assert (
+            api.post("/v1/deployments", json={"model": "prod-llm", "suite": "nightly"}).json()["message"]
+            == "version: Field required"
+        )
         unknown = api.post("/v1/deployments", json={"model": "m", "version": "1", "suite": "nope"})
         assert unknown.status_code == 422 and unknown.json()["message"].startswith("suite: no suite named 'nope'")
 
@@ -213,7 +246,10 @@ async def test_suites_schedules_deployments_and_the_ci_gate_end_to_end(
 
         # --- list filters
         assert {i["trigger"] for i in api.get("/v1/benchmarks", params={"suite": "nightly", "limit": 100}).json()["items"]} == {
-            "ci", "schedule", "deployment"}
+            "ci",
+            "schedule",
+            "deployment",
+        }
         assert api.get("/v1/benchmarks", params={"model": "nobody"}).json()["items"] == []
         assert api.get("/v1/benchmarks", params={"trigger": "cron"}).status_code == 422
         assert all(i["status"] == "completed" for i in api.get("/v1/benchmarks", params={"status": "completed"}).json()["items"])
@@ -226,7 +262,7 @@ class DatasetServer:
         body = "".join(json.dumps(record) + "\n" for record in records).encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()

@@ -53,8 +53,12 @@ def _spec(base_url: str, *, credential: str = "provider", samples: int = 3) -> d
 
 
 async def test_a_credential_goes_only_to_its_urls_for_its_tenant_and_nowhere_else(
-    services: Services, kafka: Kafka, provider: FakeModelServer, taker: FakeModelServer,
-    settings: Settings, mongo: AsyncMongoClient,
+    services: Services,
+    kafka: Kafka,
+    provider: FakeModelServer,
+    taker: FakeModelServer,
+    settings: Settings,
+    mongo: AsyncMongoClient,
 ) -> None:
     operator_key = Fernet.generate_key().decode()
     gateway = services.start("gateway", BENCH_CREDENTIALS_KEY=operator_key)
@@ -95,8 +99,17 @@ async def test_a_credential_goes_only_to_its_urls_for_its_tenant_and_nowhere_els
         assert f"may only be sent to {provider.url}/v1, not to {taker.url}/v1" in elsewhere.json()["message"]
         borrowed = call(team_b, "POST", "/v1/benchmarks", json=_spec(f"{provider.url}/v1"))
         assert borrowed.status_code == 422 and "no credential named 'provider'" in borrowed.json()["message"]
-        env = call(team_a, "POST", "/v1/benchmarks", json={**_spec(f"{provider.url}/v1"), "models": [
-            {"name": "fake", "provider": "openai", "baseUrl": f"{provider.url}/v1", "apiKeyEnv": "BENCH_MONGO_URL"}]})
+        env = call(
+            team_a,
+            "POST",
+            "/v1/benchmarks",
+            json={
+                **_spec(f"{provider.url}/v1"),
+                "models": [
+                    {"name": "fake", "provider": "openai", "baseUrl": f"{provider.url}/v1", "apiKeyEnv": "BENCH_MONGO_URL"}
+                ],
+            },
+        )
         assert env.status_code == 422 and env.json()["detail"][0]["loc"] == ["body", "models", 0, "apiKeyEnv"]
 
         # ... and so does the runner, for the same requests sent straight to Kafka, past the gateway
@@ -124,9 +137,14 @@ async def test_a_credential_goes_only_to_its_urls_for_its_tenant_and_nowhere_els
         moved = call(team_a, "POST", "/v1/suites/weekly/runs", json={"endpoint": f"{taker.url}/v1"})
         assert moved.status_code == 422 and moved.json()["detail"][0]["loc"][-1] == "credential"
         deployed = {"model": "fake", "version": "2", "suite": "weekly"}
-        for config, field in ((keyed, "apiKeyEnv"), ({**keyed, "apiKeyEnv": None, "baseUrl": f"{taker.url}/v1", "credential": "provider"}, "credential")):
+        for config, field in (
+            (keyed, "apiKeyEnv"),
+            ({**keyed, "apiKeyEnv": None, "baseUrl": f"{taker.url}/v1", "credential": "provider"}, "credential"),
+        ):
             refused = call(team_a, "POST", "/v1/deployments", json={**deployed, "modelConfig": config})
-            assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "modelConfig", field], refused.text
+            assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "modelConfig", field], (
+                refused.text
+            )
         assert taker.stats().requests == 0
 
         audit = call(team_a, "GET", "/v1/audit", params={"action": "credential.put"}).json()["items"]
@@ -143,12 +161,20 @@ async def test_a_credential_goes_only_to_its_urls_for_its_tenant_and_nowhere_els
     assert any("credential.put" in d for d in documents)  # the audit trail was searched too
     by_topic = await _every_message(settings)
     read = {topic.removeprefix(settings.topic_prefix) for topic, texts in by_topic.items() if texts}
-    assert read >= {topics.BENCHMARKS_REQUESTED, topics.BENCHMARKS_WORK, topics.BENCHMARKS_OUTPUTS, topics.BENCHMARKS_SCORES,
-                    topics.BENCHMARKS_COMPLETED}  # the topics were read
+    assert read >= {
+        topics.BENCHMARKS_REQUESTED,
+        topics.BENCHMARKS_WORK,
+        topics.BENCHMARKS_OUTPUTS,
+        topics.BENCHMARKS_SCORES,
+        topics.BENCHMARKS_COMPLETED,
+    }  # the topics were read
     messages = [text for texts in by_topic.values() for text in texts]
     logs = [service.log() for service in services.started]
-    assert [place for place, texts in (("kafka", messages), ("mongodb", documents), ("responses", responses), ("logs", logs))
-            if any(SECRET in text or "sk-first" in text for text in texts)] == []
+    assert [
+        place
+        for place, texts in (("kafka", messages), ("mongodb", documents), ("responses", responses), ("logs", logs))
+        if any(SECRET in text or "sk-first" in text for text in texts)
+    ] == []
 
 
 async def test_no_credential_is_stored_without_the_operators_key(services: Services) -> None:
@@ -175,9 +201,11 @@ async def test_the_store_re_encrypts_under_a_rotated_key_and_never_reads_the_cip
         await CredentialStore(database, keys=SecretStr(new)).resolve("team-a", "provider", "http://127.0.0.1:8001/v1")
     rotated = CredentialStore(database, keys=SecretStr(f"{new},{old}"))
     assert await rotated.resolve("team-a", "provider", "http://127.0.0.1:8001/v1/chat") == SECRET  # re-encrypted now
-    assert await CredentialStore(database, keys=SecretStr(new)).resolve("team-a", "provider", "http://127.0.0.1:8001/v1") == SECRET
+    assert (
+        await CredentialStore(database, keys=SecretStr(new)).resolve("team-a", "provider", "http://127.0.0.1:8001/v1") == SECRET
+    )
 
-    with pytest.raises(CredentialRefused, match="may only be sent to http://127.0.0.1:8001/v1, not to http://127.0.0.1:8002/v1"):
+    with pytest.raises(CredentialRefused, match=r"may only be sent to http://127.0.0.1:8001/v1, not to http://127.0.0.1:8002/v1"):
         await rotated.resolve("team-a", "provider", "http://127.0.0.1:8002/v1")
     with pytest.raises(CredentialRefused, match="tenant 'team-b' has no credential"):
         await rotated.resolve("team-b", "provider", "http://127.0.0.1:8001/v1")
@@ -215,8 +243,13 @@ async def _every_message(settings: Settings) -> dict[str, list[str]]:
                     texts[partition.topic].append(b"\n".join(parts).decode(errors="replace"))
             return False
 
-        await wait_for_async("every partition of the test's topics read to its end", read_to_the_end, timeout=120,
-                             interval=0, detail=lambda: "still behind: " + ", ".join(f"{p.topic}[{p.partition}]" for p in behind))
+        await wait_for_async(
+            "every partition of the test's topics read to its end",
+            read_to_the_end,
+            timeout=120,
+            interval=0,
+            detail=lambda: "still behind: " + ", ".join(f"{p.topic}[{p.partition}]" for p in behind),
+        )
         return texts
     finally:
         await consumer.stop()

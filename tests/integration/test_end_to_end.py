@@ -12,12 +12,12 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services import embedded
-from shared.results.sqlite_store import SqliteStore
 from shared import topics
+from shared.results.sqlite_store import SqliteStore
 from shared.settings import Settings
 from shared.spec import load_spec
 from tests.conftest import EXAMPLES
-from tests.integration.conftest import Kafka, Services, settings_env
+from tests.integration.conftest import Kafka, Services
 from tests.waiting import wait_for_async
 
 pytestmark = pytest.mark.integration
@@ -37,8 +37,13 @@ async def _wait_for_members(settings: Settings, group: str, members: int, timeou
         return len(found) >= members and state == "Stable"
 
     try:
-        await wait_for_async(f"consumer group {group} to reach {members} stable members", stable, timeout=timeout,
-                             interval=0.5, detail=lambda: f"last seen: {seen[0]}")
+        await wait_for_async(
+            f"consumer group {group} to reach {members} stable members",
+            stable,
+            timeout=timeout,
+            interval=0.5,
+            detail=lambda: f"last seen: {seen[0]}",
+        )
     finally:
         await admin.close()
 
@@ -59,9 +64,22 @@ async def test_quickstart_over_kafka_equals_the_embedded_run_and_two_runners_sha
 
     started = time.monotonic()
     submitted = subprocess.run(
-        [str(Path(sys.executable).parent / "benchmarks"), "submit", str(EXAMPLES / "quickstart.yaml"),
-         "--wait", "--json", "--url", gateway.url, "--timeout", "120"],
-        env=services.env(), capture_output=True, text=True, timeout=180, check=False,
+        [
+            str(Path(sys.executable).parent / "benchmarks"),
+            "submit",
+            str(EXAMPLES / "quickstart.yaml"),
+            "--wait",
+            "--json",
+            "--url",
+            gateway.url,
+            "--timeout",
+            "120",
+        ],
+        env=services.env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     elapsed = time.monotonic() - started
     assert submitted.returncode == 0, submitted.stderr

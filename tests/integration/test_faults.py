@@ -73,7 +73,8 @@ def _benchmark_mid_run(pipeline: Pipeline, fake: FakeModelServer) -> str:
 
 
 @pytest.mark.parametrize(
-    "killed", [("runner",), ("scorer",), ("aggregator",), ("gateway",), SERVICE_NAMES],
+    "killed",
+    [("runner",), ("scorer",), ("aggregator",), ("gateway",), SERVICE_NAMES],
     ids=["runner", "scorer", "aggregator", "gateway", "all-four"],
 )
 def test_a_service_killed_mid_run_and_restarted_loses_nothing_and_counts_nothing_twice(
@@ -136,8 +137,13 @@ def _retry_until_accepted(pipeline: Pipeline, body: dict[str, Any], key: str, ti
         assert response.status_code == 202, f"retry: {response.status_code} {response.text[:500]}"
         return response
 
-    return wait_for(f"a retry with Idempotency-Key {key} to be accepted", accepted, timeout=timeout, interval=0,
-                    detail=lambda: f"last answer {responses[-1].status_code} {responses[-1].text[:300]}")
+    return wait_for(
+        f"a retry with Idempotency-Key {key} to be accepted",
+        accepted,
+        timeout=timeout,
+        interval=0,
+        detail=lambda: f"last answer {responses[-1].status_code} {responses[-1].text[:300]}",
+    )
 
 
 def _assert_unavailable(response: httpx.Response, what: str) -> None:
@@ -215,15 +221,24 @@ async def test_poison_on_every_consumed_topic_is_dead_lettered_and_every_consume
     pipeline: Pipeline, fault_settings: Settings, fake_model: FakeModelServer
 ) -> None:
     pipeline.start_warm(fake_model)
-    named = (topics.BENCHMARKS_REQUESTED, topics.BENCHMARKS_PLANNED, topics.BENCHMARKS_WORK,
-             topics.BENCHMARKS_OUTPUTS, topics.BENCHMARKS_SCORES)
+    named = (
+        topics.BENCHMARKS_REQUESTED,
+        topics.BENCHMARKS_PLANNED,
+        topics.BENCHMARKS_WORK,
+        topics.BENCHMARKS_OUTPUTS,
+        topics.BENCHMARKS_SCORES,
+    )
     victims = {topic: f"bm_victim_{topic.split('.')[-1]}_{uuid.uuid4().hex[:6]}" for topic in named}
     async with Kafka(fault_settings) as kafka:
         for victim in victims.values():  # a valid plan: the aggregator marks it running
             await kafka.send(topics.BENCHMARKS_PLANNED, planned_event(victim), key=victim)
         for victim in victims.values():
-            wait_for(f"victim {victim} to be running", lambda v=victim: get_benchmark(pipeline, v).get("status") == "running",
-                     timeout=30, detail=lambda v=victim: str(get_benchmark(pipeline, v)))
+            wait_for(
+                f"victim {victim} to be running",
+                lambda v=victim: get_benchmark(pipeline, v).get("status") == "running",
+                timeout=30,
+                detail=lambda v=victim: str(get_benchmark(pipeline, v)),
+            )
 
         poisons = poisons_for(fake_model, victims)
         for poison in poisons:
@@ -237,7 +252,8 @@ async def test_poison_on_every_consumed_topic_is_dead_lettered_and_every_consume
     note(f"{len(letters)} dead letters: " + ", ".join(f"{m.get('topic')}/{m.get('service')}" for m in letters))
     missing = unmatched(poisons, letters)
     assert not missing, (
-        "not dead-lettered: " + ", ".join(f"{p.topic}/{p.kind}" for p in missing)
+        "not dead-lettered: "
+        + ", ".join(f"{p.topic}/{p.kind}" for p in missing)
         + f"; the DLQ holds {[(m.get('topic'), m.get('service'), str(m.get('error'))[:120]) for m in letters]}"
     )
     consumer_of = {topic: service for service, consumed in CONSUMED_BY.items() for topic in consumed}
@@ -257,11 +273,11 @@ async def test_poison_on_every_consumed_topic_is_dead_lettered_and_every_consume
     for poison in (p for p in poisons if p.victim):
         state: dict[str, Any] = {}
 
-        def failed(victim: str = poison.victim) -> bool:
+        def failed(victim: str = poison.victim, state: dict[str, Any] = state) -> bool:
             state.update(get_benchmark(pipeline, victim))
             return state.get("status") in ("failed", "completed")
 
-        wait_for(f"victim {poison.victim} ({poison.topic}) to end", failed, timeout=30, detail=lambda: str(state))
+        wait_for(f"victim {poison.victim} ({poison.topic}) to end", failed, timeout=30, detail=lambda state=state: str(state))
         assert state["status"] == "failed" and str(state.get("reason")).startswith("dead-lettered"), (poison.topic, state)
 
     # every consumer kept going
@@ -270,22 +286,26 @@ async def test_poison_on_every_consumed_topic_is_dead_lettered_and_every_consume
     assert_settled(pipeline)
 
     skipped = 'benchmark_messages_skipped_total{service="aggregator",topic="benchmarks.dlq"} 2.0'
-    wait_for("the aggregator to skip the two poisoned dead letters", lambda: skipped in httpx.get(
-        f"{pipeline.current['aggregator'].url}/metrics", timeout=10).text, timeout=30)
+    wait_for(
+        "the aggregator to skip the two poisoned dead letters",
+        lambda: skipped in httpx.get(f"{pipeline.current['aggregator'].url}/metrics", timeout=10).text,
+        timeout=30,
+    )
     for service, consumed in CONSUMED_BY.items():
         counts = dead_letter_counts(pipeline.current[service].url)
         for topic in consumed:
-            named_here = [value for labels, value in counts
-                          if any(v in (topic, fault_settings.topic_prefix + topic) for v in labels.values())]
+            named_here = [
+                value
+                for labels, value in counts
+                if any(v in (topic, fault_settings.topic_prefix + topic) for v in labels.values())
+            ]
             assert sum(named_here) > 0, f"{service}: benchmark_messages_dead_lettered_total for {topic}: {counts}"
 
 
 # --------------------------------------------------------------------------- 8: large records
 
 
-def test_a_record_over_the_body_limit_is_refused_naming_the_problem(
-    pipeline: Pipeline, fake_model: FakeModelServer
-) -> None:
+def test_a_record_over_the_body_limit_is_refused_naming_the_problem(pipeline: Pipeline, fake_model: FakeModelServer) -> None:
     pipeline.start_all(["gateway"])
     big = [{"id": "big", "question": "x" * 1_500_000, "answers": ["x"]}]
     response = submit(pipeline, qa_body(fake_model, name="too-big", records=big))

@@ -26,7 +26,9 @@ def _quickstart_body(limit: int | None = None) -> dict:
 
 
 async def test_bad_requests_get_a_4xx_naming_the_field_and_nothing_is_published(services: Services, kafka: Kafka) -> None:
-    gateway = services.start("gateway", BENCH_MAX_SAMPLES="100", BENCH_MAX_REQUEST_BYTES="200000", BENCH_MAX_MESSAGE_BYTES="60000")
+    gateway = services.start(
+        "gateway", BENCH_MAX_SAMPLES="100", BENCH_MAX_REQUEST_BYTES="200000", BENCH_MAX_MESSAGE_BYTES="60000"
+    )
     with gateway.client(timeout=30) as api:
         _check_refusals(api)
     assert await kafka.read(topics.BENCHMARKS_REQUESTED, count=1, timeout=3, allow_fewer=True) == []
@@ -35,8 +37,10 @@ async def test_bad_requests_get_a_4xx_naming_the_field_and_nothing_is_published(
 def _check_refusals(api: httpx.Client) -> None:
 
     def refused(body: object | None = None, *, content: bytes | None = None) -> httpx.Response:
-        return api.post("/v1/benchmarks", json=body) if content is None else api.post(
-            "/v1/benchmarks", content=content, headers={"content-type": "application/json"}
+        return (
+            api.post("/v1/benchmarks", json=body)
+            if content is None
+            else api.post("/v1/benchmarks", content=content, headers={"content-type": "application/json"})
         )
 
     invalid_json = refused(content=b'{"name": "x", ')
@@ -85,10 +89,15 @@ def _check_refusals(api: httpx.Client) -> None:
     huge_refused = refused(huge_sample)
     assert huge_refused.status_code == 422
     assert huge_refused.json()["detail"][0]["loc"] == ["body", "tasks", 1, "dataset"]
-    assert "task 'question-answering': sample" in huge_refused.json()["message"] and "bytes encoded; one message holds" in huge_refused.json()["message"]
+    assert (
+        "task 'question-answering': sample" in huge_refused.json()["message"]
+        and "bytes encoded; one message holds" in huge_refused.json()["message"]
+    )
 
     leaky = _quickstart_body(limit=5)
-    leaky["models"].append({"name": "taker", "provider": "openai", "baseUrl": "http://127.0.0.1:9/v1", "apiKeyEnv": "BENCH_MONGO_URL"})
+    leaky["models"].append(
+        {"name": "taker", "provider": "openai", "baseUrl": "http://127.0.0.1:9/v1", "apiKeyEnv": "BENCH_MONGO_URL"}
+    )
     leak_refused = refused(leaky)
     assert leak_refused.status_code == 422 and leak_refused.json()["detail"][0]["loc"] == ["body", "models", 2, "apiKeyEnv"]
     assert "may not name an environment variable" in leak_refused.json()["message"]

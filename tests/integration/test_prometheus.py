@@ -24,13 +24,20 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 def _binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} not found: scripts/deploy-tools.sh (run by scripts/test.sh) installs Debian's prometheus package", pytrace=False)
+        pytest.fail(
+            f"{name} not found: scripts/deploy-tools.sh (run by scripts/test.sh) installs Debian's prometheus package",
+            pytrace=False,
+        )
     return path
 
 
 def test_alert_rules_pass_promtool() -> None:
-    checked = subprocess.run([_binary("promtool"), "check", "rules", str(DEPLOY / "prometheus/alerts.yml")],
-                             capture_output=True, text=True, check=False)
+    checked = subprocess.run(
+        [_binary("promtool"), "check", "rules", str(DEPLOY / "prometheus/alerts.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS: 5 rules found" in checked.stdout
 
@@ -50,11 +57,18 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[Path, str]]:
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [alerts.yml]\n"
             f"scrape_configs:\n  - job_name: aggregator\n    static_configs: [{{targets: ['{target}']}}]\n"
         )
-        process.append(subprocess.Popen(
-            [_binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        ))
+        process.append(
+            subprocess.Popen(
+                [
+                    _binary("prometheus"),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tmp_path / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
 
     yield start, url  # type: ignore[misc]
     for p in process:
@@ -85,7 +99,7 @@ def _wait_for(url: str, expression: str, timeout: float = 60) -> list[dict]:
     return wait_for(f"Prometheus to answer {expression}", found, timeout=timeout, interval=1, detail=lambda: f"last: {last[0]}")
 
 
-def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services, prometheus) -> None:  # noqa: ANN001
+def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services, prometheus) -> None:
     start_prometheus, prometheus_url = prometheus
     for name in ("runner", "scorer"):
         services.start(name)
@@ -96,10 +110,17 @@ def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services
     records = [{"id": f"q{i}", "question": f"city number {i}", "answers": [f"Question: city number {i}"]} for i in range(40)]
     with FakeModelServer() as model, gateway.client(timeout=30) as api:
         spec = {
-            "name": "nightly qa", "suite": "nightly",
+            "name": "nightly qa",
+            "suite": "nightly",
             "models": [{"name": "prod-llm", "provider": "openai", "baseUrl": f"{model.url}/v1"}],
-            "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records},
-                       "prompt": {"template": "Question: {question}\nAnswer:"}}],
+            "tasks": [
+                {
+                    "name": "qa",
+                    "type": "qa",
+                    "dataset": {"records": records},
+                    "prompt": {"template": "Question: {question}\nAnswer:"},
+                }
+            ],
         }
         good = run_to_completion(api, spec)
         assert api.put("/v1/suites/nightly/baseline", json={"benchmarkId": good}).status_code == 200
@@ -108,10 +129,15 @@ def test_a_degraded_model_flips_the_drift_gauge_in_prometheus(services: Services
         assert api.get(f"/v1/benchmarks/{worse}").json()["drift"]["regressed"] is True
 
     flagged = _wait_for(prometheus_url, 'benchmark_drift_detected{suite="nightly",model="prod-llm"} == 1')
-    assert {(r["metric"]["tenant"], r["metric"]["metric"]) for r in flagged} == {("default", "exact-match"), ("default", "f1-score")}
+    assert {(r["metric"]["tenant"], r["metric"]["metric"]) for r in flagged} == {
+        ("default", "exact-match"),
+        ("default", "f1-score"),
+    }
     delta = _query(prometheus_url, 'benchmark_metric_delta{tenant="default",suite="nightly",metric="exact-match"}')
     assert float(delta[0]["value"][1]) == -100.0
     # the alert is raised per tenant and says which
     firing = _wait_for(prometheus_url, 'ALERTS{alertname="BenchmarkRegression",alertstate="firing"}')
     assert {(a["metric"]["tenant"], a["metric"]["suite"], a["metric"]["metric"]) for a in firing} == {
-        ("default", "nightly", "exact-match"), ("default", "nightly", "f1-score")}
+        ("default", "nightly", "exact-match"),
+        ("default", "nightly", "f1-score"),
+    }

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from services.aggregator.handlers import AggregatorHandlers
-from shared.results.mongo_store import MongoStore
 from services.aggregator.reconciler import Reconciler
 from services.runner.planner import plan_benchmark
 from shared import topics
 from shared.datasets import load_task_dataset
 from shared.events import BenchmarkRequested, DeadLetter, SampleScore, SampleScores, WorkItem, utc_now
 from shared.messaging import Outgoing
+from shared.results.mongo_store import MongoStore
 from shared.settings import Settings
 from shared.spec import parse_spec
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def store(settings: Settings, mongo):  # noqa: ANN001 - mongo drops the database afterwards
+async def store(settings: Settings, mongo):
     opened = await MongoStore.connect(settings)
     yield opened
     await opened.close()
@@ -33,7 +33,7 @@ class Clock:
     def __init__(self) -> None:
         self.now = utc_now()
 
-    def __call__(self):  # noqa: ANN204
+    def __call__(self):
         return self.now
 
     def advance(self, seconds: float) -> None:
@@ -42,19 +42,26 @@ class Clock:
 
 def _request(benchmark_id: str = "bm_rec", samples: int = 10) -> BenchmarkRequested:
     records = [{"id": f"q{i}", "question": f"question {i}", "answers": ["a"]} for i in range(samples)]
-    spec = parse_spec({"name": "rec", "models": ["builtin:lead"], "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records}}]})
+    spec = parse_spec(
+        {"name": "rec", "models": ["builtin:lead"], "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records}}]}
+    )
     return BenchmarkRequested(benchmark_id=benchmark_id, spec=spec)
 
 
 def _scores(item: WorkItem) -> SampleScores:
     return SampleScores(
-        benchmark_id=item.benchmark_id, model=item.model.name, task=item.task.name, shard=item.shard,
-        scores=[SampleScore(sample_id=s.id, scores={"exact-match": 100.0, "f1-score": 100.0}, prediction="a", latency_ms=1.0)
-                for s in item.samples],
+        benchmark_id=item.benchmark_id,
+        model=item.model.name,
+        task=item.task.name,
+        shard=item.shard,
+        scores=[
+            SampleScore(sample_id=s.id, scores={"exact-match": 100.0, "f1-score": 100.0}, prediction="a", latency_ms=1.0)
+            for s in item.samples
+        ],
     )
 
 
-def _plan(request: BenchmarkRequested, shard_size: int = 4):  # noqa: ANN202
+def _plan(request: BenchmarkRequested, shard_size: int = 4):
     datasets = {t.name: load_task_dataset(t, base_dir=Path.cwd()) for t in request.spec.tasks}
     return plan_benchmark(request, datasets, shard_size=shard_size, max_message_bytes=900_000)
 
@@ -172,8 +179,14 @@ async def test_a_dead_lettered_event_fails_its_benchmark_with_the_reason(store: 
     request = _request()
     await store.create_benchmark(request)
     handlers = AggregatorHandlers(settings, store)
-    letter = DeadLetter(topic="benchmarks.work", key="bm_rec:lead:qa:0", payload="x", error="invalid WorkItem: shard: missing",
-                        service="runner", benchmark_id="bm_rec")
+    letter = DeadLetter(
+        topic="benchmarks.work",
+        key="bm_rec:lead:qa:0",
+        payload="x",
+        error="invalid WorkItem: shard: missing",
+        service="runner",
+        benchmark_id="bm_rec",
+    )
     [announced] = await handlers.on_dead_letter(letter)
     assert announced.event.status == "failed"
     record = await store.get_benchmark("bm_rec")

@@ -35,8 +35,14 @@ def _request(benchmark_id: str, provider: FakeModelServer, samples: int, **limit
         {
             "name": "paced",
             "models": [{"name": "fake", "provider": "openai", "baseUrl": f"{provider.url}/v1", "limits": limits}],
-            "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records},
-                       "prompt": {"template": "Question: {question}\nAnswer:"}}],
+            "tasks": [
+                {
+                    "name": "qa",
+                    "type": "qa",
+                    "dataset": {"records": records},
+                    "prompt": {"template": "Question: {question}\nAnswer:"},
+                }
+            ],
         }
     )
     return BenchmarkRequested(benchmark_id=benchmark_id, spec=spec)
@@ -102,8 +108,13 @@ async def test_a_runner_stopped_mid_shard_finishes_it_before_exiting(
     services.start("aggregator")
     await kafka.send(topics.BENCHMARKS_REQUESTED, _request("bm_stop", provider, 8, concurrency=1), key="bm_stop")
 
-    await wait_for_async("the runner to send its first model request (a shard in flight)",
-                         lambda: provider.stats().requests >= 1, timeout=60, interval=0.1, detail=lambda: stopped.log()[-3000:])
+    await wait_for_async(
+        "the runner to send its first model request (a shard in flight)",
+        lambda: provider.stats().requests >= 1,
+        timeout=60,
+        interval=0.1,
+        detail=lambda: stopped.log()[-3000:],
+    )
     stopped.process.terminate()
     await asyncio.to_thread(stopped.process.wait, 30)  # uvicorn re-raises SIGTERM once it has shut down
     log = stopped.log()
@@ -134,8 +145,12 @@ async def test_a_spec_cannot_make_the_runner_send_its_environment_to_a_server_of
     assert provider.stats().requests == 0  # not one request left the runner, with or without a key
     stored = await mongo[settings.mongo_database].benchmarks.find_one({"benchmarkId": "bm_exfil"})
     assert [d["errors"] for d in stored["report"]["details"]] == [4, 4]
-    errors = [doc["score"]["error"] async for doc in mongo[settings.mongo_database].sample_scores.find({"benchmarkId": "bm_exfil"})]
+    errors = [
+        doc["score"]["error"] async for doc in mongo[settings.mongo_database].sample_scores.find({"benchmarkId": "bm_exfil"})
+    ]
     assert any("apiKeyEnv BENCH_MONGO_URL is not a key this server may use" in e for e in errors)
     assert any("may only be sent to https://api.example.org/v1" in e for e in errors)
-    everything = json.dumps(completed) + json.dumps(stored, default=str) + json.dumps(errors) + "".join(s.log() for s in services.started)
+    everything = (
+        json.dumps(completed) + json.dumps(stored, default=str) + json.dumps(errors) + "".join(s.log() for s in services.started)
+    )
     assert settings.mongo_url not in everything and "sk-bound" not in everything

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import httpx
-
 import pytest
 from pymongo import AsyncMongoClient
 
@@ -26,9 +25,7 @@ def _inline_spec(limit: int = 20):
     from shared.datasets import inline_records
 
     spec = load_spec(EXAMPLES / "quickstart.yaml")
-    tasks = [
-        t.model_copy(update={"dataset": inline_records(t.dataset, base_dir=EXAMPLES), "limit": limit}) for t in spec.tasks
-    ]
+    tasks = [t.model_copy(update={"dataset": inline_records(t.dataset, base_dir=EXAMPLES), "limit": limit}) for t in spec.tasks]
     return spec.model_copy(update={"tasks": tasks})
 
 
@@ -38,7 +35,9 @@ async def test_runner_plans_a_request_and_runs_its_shards(services: Services, ka
     await kafka.send(topics.BENCHMARKS_REQUESTED, request, key=request.benchmark_id)
 
     [planned] = await kafka.read(topics.BENCHMARKS_PLANNED, count=1)
-    assert planned["benchmarkId"] == "bm_runner" and planned["shards"] == 8  # 2 models x 2 tasks x (20 samples / 16 a shard -> 2 shards)
+    assert (
+        planned["benchmarkId"] == "bm_runner" and planned["shards"] == 8
+    )  # 2 models x 2 tasks x (20 samples / 16 a shard -> 2 shards)
     assert [t["samples"] for t in planned["tasks"]] == [20, 20]
     work = await kafka.read(topics.BENCHMARKS_WORK, count=8)
     assert len(work) == 8 and {w["_key"] for w in work} >= {"default/bm_runner:lead:text-summarization:0"}  # keys name the tenant
@@ -108,9 +107,12 @@ async def test_aggregator_completes_once_every_sample_is_scored_and_ignores_rede
     plan, work = plan_benchmark(request, datasets, shard_size=16, max_message_bytes=settings.max_message_bytes)
     shard_scores = [
         SampleScores(
-            benchmark_id="bm_agg", model=item.model.name, task=item.task.name, shard=item.shard,
+            benchmark_id="bm_agg",
+            model=item.model.name,
+            task=item.task.name,
+            shard=item.shard,
             scores=[
-                SampleScore(sample_id=s.id, scores={m: 0.5 for m in item.task.metrics}, prediction="p", latency_ms=1.0)
+                SampleScore(sample_id=s.id, scores=dict.fromkeys(item.task.metrics, 0.5), prediction="p", latency_ms=1.0)
                 for s in item.samples
             ],
         )
@@ -146,12 +148,21 @@ async def test_a_benchmark_that_cannot_be_planned_is_marked_failed_with_the_reas
     services.start("aggregator")
     spec = load_spec(EXAMPLES / "quickstart.yaml")
     gone = spec.model_copy(
-        update={"tasks": [spec.tasks[0].model_copy(update={"dataset": spec.tasks[0].dataset.model_copy(update={"path": "/nonexistent/data.jsonl"})})]}
+        update={
+            "tasks": [
+                spec.tasks[0].model_copy(
+                    update={"dataset": spec.tasks[0].dataset.model_copy(update={"path": "/nonexistent/data.jsonl"})}
+                )
+            ]
+        }
     )
     await kafka.send(topics.BENCHMARKS_REQUESTED, BenchmarkRequested(benchmark_id="bm_gone", spec=gone), key="bm_gone")
 
     [completed] = await kafka.read(topics.BENCHMARKS_COMPLETED, count=1)
     assert completed["status"] == "failed" and completed["results"] == []
-    assert completed["reason"] == "planning failed: this server reads no dataset files; give a 'url' or inline 'records' (`benchmarks submit` inlines local files)"
+    assert (
+        completed["reason"] == "planning failed: this server reads no dataset files; give a 'url' or inline 'records'"
+        " (`benchmarks submit` inlines local files)"
+    )
     stored = await mongo[settings.mongo_database].benchmarks.find_one({"benchmarkId": "bm_gone"})
     assert stored["status"] == "failed" and stored["reason"] == completed["reason"]

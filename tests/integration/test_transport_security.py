@@ -63,8 +63,12 @@ def fault_settings(sasl_servers: PrivateServers) -> Settings:
     on the private servers. The SASL settings travel as variables (SASL, PASSWORD), not in this
     object: settings_env would write the SecretStr as its mask."""
     return isolated_settings(
-        kafka_bootstrap=sasl_servers.kafka_bootstrap, mongo_url=sasl_servers.mongo_url, name="sasl",
-        readiness_interval_s=1, scheduler_enabled=False, shutdown_timeout_s=5,
+        kafka_bootstrap=sasl_servers.kafka_bootstrap,
+        mongo_url=sasl_servers.mongo_url,
+        name="sasl",
+        readiness_interval_s=1,
+        scheduler_enabled=False,
+        shutdown_timeout_s=5,
     )
 
 
@@ -73,8 +77,14 @@ def _summaries() -> dict:
     return {
         "name": "over SASL",
         "models": ["builtin:lead"],
-        "tasks": [{"name": "text-summarization", "type": "summarization",
-                   "dataset": {"records": [json.loads(line) for line in lines]}, "metrics": ["rouge-1", "rouge-l"]}],
+        "tasks": [
+            {
+                "name": "text-summarization",
+                "type": "summarization",
+                "dataset": {"records": [json.loads(line) for line in lines]},
+                "metrics": ["rouge-1", "rouge-l"],
+            }
+        ],
     }
 
 
@@ -132,8 +142,10 @@ def test_a_wrong_kafka_password_stops_the_services_at_start_up_naming_authentica
             try:
                 process.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                pytest.fail(f"the {name} did not exit within 60s of starting with a wrong Kafka password:\n"
-                            f"{(tmp_path / f'{name}.log').read_text(errors='replace')[-3000:]}")
+                pytest.fail(
+                    f"the {name} did not exit within 60s of starting with a wrong Kafka password:\n"
+                    f"{(tmp_path / f'{name}.log').read_text(errors='replace')[-3000:]}"
+                )
     finally:
         for process in processes.values():
             if process.poll() is None:

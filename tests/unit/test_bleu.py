@@ -8,10 +8,10 @@ import pytest
 import sacrebleu
 from sacrebleu.metrics import BLEU
 
-from shared.results.report import ScoredSample, build_report
+from shared.events import BenchmarkPlanned, SampleScore, TaskPlan
 from shared.metrics.aggregation import aggregate_with_ci
 from shared.metrics.registry import get_metric
-from shared.events import BenchmarkPlanned, SampleScore, TaskPlan
+from shared.results.report import ScoredSample, build_report
 
 WORDS = "the cat sat on a mat . , dog ran quickly in 1874 Zürich ! ? it's don't (see) co-operate".split()
 
@@ -56,7 +56,7 @@ def test_corpus_bleu_equals_sacrebleu_on_a_realistic_corpus() -> None:
 def test_corpus_bleu_is_not_the_mean_of_sentence_bleu() -> None:
     predictions, references = _corpus(7, 40)
     metric = get_metric("bleu")
-    mean = sum(metric.compute(p, r).value for p, r in zip(predictions, references)) / len(predictions)
+    mean = sum(metric.compute(p, r).value for p, r in zip(predictions, references, strict=False)) / len(predictions)
     assert abs(_our_corpus(predictions, references) - mean) > 0.1
 
 
@@ -75,10 +75,9 @@ def test_an_empty_prediction_scores_zero() -> None:
 def test_corpus_bootstrap_is_reproducible_for_a_seed_and_brackets_the_value() -> None:
     predictions, references = _corpus(11, 60)
     metric = get_metric("bleu")
-    values = [metric.compute(p, r) for p, r in zip(predictions, references)]
+    values = [metric.compute(p, r) for p, r in zip(predictions, references, strict=False)]
     first, again, other = (
-        aggregate_with_ci(metric, [v.value for v in values], [v.details for v in values], seed=seed)
-        for seed in (4, 4, 5)
+        aggregate_with_ci(metric, [v.value for v in values], [v.details for v in values], seed=seed) for seed in (4, 4, 5)
     )
     assert first == again
     assert first != other
@@ -94,14 +93,18 @@ def test_report_gives_corpus_bleu_beside_mean_metrics() -> None:
         models=["m"],
         tasks=[
             TaskPlan(
-                name="translation", type="summarization", dataset="inline", dataset_digest="sha256:x",
-                samples=30, metrics=["bleu", "rouge-1"],
+                name="translation",
+                type="summarization",
+                dataset="inline",
+                dataset_digest="sha256:x",
+                samples=30,
+                metrics=["bleu", "rouge-1"],
             )
         ],
         shards=1,
     )
     scored = []
-    for index, (prediction, refs) in enumerate(zip(predictions, references)):
+    for index, (prediction, refs) in enumerate(zip(predictions, references, strict=False)):
         values = {name: get_metric(name).compute(prediction, refs) for name in ("bleu", "rouge-1")}
         scored.append(
             ScoredSample(

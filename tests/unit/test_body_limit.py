@@ -25,13 +25,14 @@ def _app() -> FastAPI:
 
 
 async def _post(app: FastAPI, content: bytes | None = None, chunks: list[bytes] | None = None) -> httpx.Response:
-    async def stream():  # noqa: ANN202 - no Content-Length: sent chunked
+    async def stream():
         for chunk in chunks or []:
             yield chunk
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client:
-        return await client.post("/echo", content=content if content is not None else stream(),
-                                 headers={"content-type": "application/json"})
+        return await client.post(
+            "/echo", content=content if content is not None else stream(), headers={"content-type": "application/json"}
+        )
 
 
 async def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:

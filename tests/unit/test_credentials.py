@@ -72,17 +72,20 @@ def _credential(*urls: str) -> Credential:
     return Credential(tenant="a", name="openai", urls=urls, created_at=NOW, created_by="x", updated_at=NOW, updated_by="x")
 
 
-@pytest.mark.parametrize(("base_url", "covered"), [
-    ("https://api.openai.com/v1", True),
-    ("https://api.openai.com/v1/", True),
-    ("https://api.openai.com/v1/deployments/x", True),
-    ("https://api.openai.com/v10", False),
-    ("https://api.openai.com.evil.example/v1", False),
-    ("http://api.openai.com/v1", False),
-    ("https://api.openai.com:444/v1", False),
-    ("http://127.0.0.1:8001/v1", True),
-    ("http://127.0.0.1:8002/v1", False),
-])
+@pytest.mark.parametrize(
+    ("base_url", "covered"),
+    [
+        ("https://api.openai.com/v1", True),
+        ("https://api.openai.com/v1/", True),
+        ("https://api.openai.com/v1/deployments/x", True),
+        ("https://api.openai.com/v10", False),
+        ("https://api.openai.com.evil.example/v1", False),
+        ("http://api.openai.com/v1", False),
+        ("https://api.openai.com:444/v1", False),
+        ("http://127.0.0.1:8001/v1", True),
+        ("http://127.0.0.1:8002/v1", False),
+    ],
+)
 def test_a_credential_covers_only_urls_under_its_own(base_url: str, covered: bool) -> None:
     assert _credential("https://api.openai.com/v1", "http://127.0.0.1:8001").covers(base_url) is covered
 
@@ -108,9 +111,14 @@ class TestModelConfig:
         with pytest.raises(SpecError, match=r"models\[0\]\.credential"):
             parse_spec(_spec(credential=name))
 
-    @pytest.mark.parametrize(("base_url", "reason"), [
-        ("http://[::1/v1", "Invalid IPv6 URL"), ("http://127.0.0.1:99999/v1", "Port out of range"), ("http:///v1", "names no host"),
-    ])
+    @pytest.mark.parametrize(
+        ("base_url", "reason"),
+        [
+            ("http://[::1/v1", "Invalid IPv6 URL"),
+            ("http://127.0.0.1:99999/v1", "Port out of range"),
+            ("http:///v1", "names no host"),
+        ],
+    )
     def test_a_base_url_no_policy_can_parse_is_refused_up_front(self, base_url: str, reason: str) -> None:
         with pytest.raises(SpecError, match=reason):
             parse_spec(_spec(credential="openai", baseUrl=base_url))
@@ -125,7 +133,7 @@ class FakeCredentials:
     """What the gateway and the runner ask of a CredentialStore, in memory."""
 
     def __init__(self, **stored: tuple[str, tuple[str, ...], str]) -> None:
-        self.stored = {name: value for name, value in stored.items()}  # name -> (tenant, urls, secret)
+        self.stored = dict(stored.items())  # name -> (tenant, urls, secret)
         self.resolved = 0
 
     async def get(self, tenant: str, name: str) -> Credential | None:
@@ -205,7 +213,9 @@ class TestRunnerPool:
 
     async def test_without_a_credential_store_a_named_credential_is_unusable(self) -> None:
         pool = ModelPool()  # the embedded CLI
-        with pytest.raises(ModelConfigError, match="credential 'openai': named credentials need the service; use apiKeyEnv locally"):
+        with pytest.raises(
+            ModelConfigError, match="credential 'openai': named credentials need the service; use apiKeyEnv locally"
+        ):
             pool.check(self._config(), tenant="default")
 
     async def test_the_secret_is_resolved_for_the_tenant_cached_briefly_and_rotations_take_effect(self) -> None:
@@ -235,7 +245,9 @@ class TestRunnerPool:
         assert (await model.generate(REQUEST)).text == "sk-two"  # the same secret: the same client
         now[0] = 60.0
         credentials.stored["openai"] = ("a", ("http://127.0.0.1:9999",), "sk-two")  # rebound elsewhere
-        with pytest.raises(ModelRequestRejected, match="may only be sent to http://127.0.0.1:9999, not to http://127.0.0.1:8001/v1"):
+        with pytest.raises(
+            ModelRequestRejected, match=r"may only be sent to http://127.0.0.1:9999, not to http://127.0.0.1:8001/v1"
+        ):
             await model.generate(REQUEST)
         del credentials.stored["openai"]  # deleted
         now[0] = 90.0

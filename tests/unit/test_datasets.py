@@ -26,7 +26,9 @@ def _qa(text: str, **ref: object):
 
 
 def test_records_are_normalised() -> None:
-    samples = _qa(_jsonl({"id": 7, "question": "Q?", "context": "C.", "answers": "A"}, {"question": "Q2?", "answers": ["x", "y"]}))
+    samples = _qa(
+        _jsonl({"id": 7, "question": "Q?", "context": "C.", "answers": "A"}, {"question": "Q2?", "answers": ["x", "y"]})
+    )
     assert samples[0].id == "7" and samples[0].references == ["A"]
     assert samples[1].id == "2" and samples[1].inputs == {"question": "Q2?", "context": ""}
 
@@ -62,11 +64,18 @@ def test_limit_takes_a_seeded_subset_in_dataset_order() -> None:
         ("\n\n", {}, "qa.jsonl: the dataset has no records"),
         ('{"question": "Q"}\n', {}, "qa.jsonl line 1: field 'answers': missing"),
         ('{"question": 3, "answers": "a"}\n', {}, "qa.jsonl line 1: field 'question': expected a string, got a number"),
-        ('{"question": "Q", "answers": []}\n', {}, "field 'answers': expected a string or a non-empty list of strings, got a list"),
+        (
+            '{"question": "Q", "answers": []}\n',
+            {},
+            "field 'answers': expected a string or a non-empty list of strings, got a list",
+        ),
         ('{"question": "Q", "answers": "a"}\n{oops\n', {}, "qa.jsonl line 2: not valid JSON"),
-        ('[1, 2]\n', {}, "qa.jsonl line 1: expected a JSON object, got a list"),
-        ('{"id": "x", "question": "Q", "answers": "a"}\n{"id": "x", "question": "Q", "answers": "a"}\n', {},
-         "qa.jsonl line 2: field 'id': duplicate sample id 'x' (first on line 1)"),
+        ("[1, 2]\n", {}, "qa.jsonl line 1: expected a JSON object, got a list"),
+        (
+            '{"id": "x", "question": "Q", "answers": "a"}\n{"id": "x", "question": "Q", "answers": "a"}\n',
+            {},
+            "qa.jsonl line 2: field 'id': duplicate sample id 'x' (first on line 1)",
+        ),
         ('{"question": "Q", "answers": "a"}\n', {"fields": {"query": "q"}}, "dataset.fields.query: not a field of qa tasks"),
     ],
 )
@@ -88,10 +97,10 @@ def test_relative_paths_resolve_against_the_spec_folder(tmp_path: Path) -> None:
 
 
 def test_unreadable_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="nope.jsonl: dataset file not found"):
+    with pytest.raises(DatasetError, match=r"nope.jsonl: dataset file not found"):
         load_task_dataset(_task("nope.jsonl"), base_dir=tmp_path)
     (tmp_path / "latin1.jsonl").write_bytes('{"question": "caf\xe9"}'.encode("latin-1"))
-    with pytest.raises(DatasetError, match="latin1.jsonl: dataset is not UTF-8 text"):
+    with pytest.raises(DatasetError, match=r"latin1.jsonl: dataset is not UTF-8 text"):
         load_task_dataset(_task("latin1.jsonl"), base_dir=tmp_path)
 
 
@@ -113,7 +122,7 @@ def test_datasets_load_over_http(http_folder: tuple[Path, str]) -> None:
     over_http = load_task_dataset(_task(f"{base_url}/qa.jsonl"), base_dir=Path("/nonexistent"))
     from_disk = load_task_dataset(_task("qa.jsonl"), base_dir=folder)
     assert over_http.digest == from_disk.digest and over_http.location == f"{base_url}/qa.jsonl"
-    with pytest.raises(DatasetError, match="missing.jsonl: download failed with HTTP 404"):
+    with pytest.raises(DatasetError, match=r"missing.jsonl: download failed with HTTP 404"):
         load_task_dataset(_task(f"{base_url}/missing.jsonl"), base_dir=folder)
 
 

@@ -71,8 +71,14 @@ def test_every_metric_named_in_rules_and_dashboards_isexported_metrics() -> None
 
 def test_design_gauges_areexported_metrics() -> None:
     exported = exported_metrics()
-    for gauge in ("benchmark_metric_value", "benchmark_metric_baseline", "benchmark_metric_delta",
-                  "benchmark_drift_detected", "benchmark_drift_p_value", "benchmark_last_completed_timestamp_seconds"):
+    for gauge in (
+        "benchmark_metric_value",
+        "benchmark_metric_baseline",
+        "benchmark_metric_delta",
+        "benchmark_drift_detected",
+        "benchmark_drift_p_value",
+        "benchmark_last_completed_timestamp_seconds",
+    ):
         assert gauge in exported
 
 

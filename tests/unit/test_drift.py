@@ -21,8 +21,14 @@ def _scores(values: np.ndarray) -> dict[str, float]:
 
 def _cell(baseline: np.ndarray, current: np.ndarray, *, tolerance: float = 0.0, binary: bool = False, metric: str = "rouge-1"):
     return compare_cell(
-        model="m", task="t", metric=metric, baseline=_scores(baseline), current=_scores(current),
-        tolerance=tolerance, binary=binary, seed=0,
+        model="m",
+        task="t",
+        metric=metric,
+        baseline=_scores(baseline),
+        current=_scores(current),
+        tolerance=tolerance,
+        binary=binary,
+        seed=0,
     )
 
 
@@ -55,8 +61,16 @@ def test_pure_noise_across_many_cells_does_not_alarm() -> None:
         baseline = rng.uniform(0, 1, 100)
         current = np.clip(baseline + rng.normal(0, 0.05, 100), 0, 1)
         cells.append(
-            compare_cell(model="m", task=f"t{i}", metric="rouge-1", baseline=_scores(baseline), current=_scores(current),
-                         tolerance=0.0, binary=False, seed=i)
+            compare_cell(
+                model="m",
+                task=f"t{i}",
+                metric="rouge-1",
+                baseline=_scores(baseline),
+                current=_scores(current),
+                tolerance=0.0,
+                binary=False,
+                seed=i,
+            )
         )
     assert all(cell.verdict == "unchanged" for cell in adjust_and_decide(cells, {}))
 
@@ -106,12 +120,21 @@ def test_the_paired_bootstrap_is_reproducible_for_a_seed() -> None:
 
 
 def test_only_shared_samples_are_compared() -> None:
-    cell = compare_cell(model="m", task="t", metric="f1-score", baseline={"a": 1.0, "b": 0.0}, current={"b": 1.0, "c": 0.0},
-                        tolerance=0, binary=False, seed=0)
+    cell = compare_cell(
+        model="m",
+        task="t",
+        metric="f1-score",
+        baseline={"a": 1.0, "b": 0.0},
+        current={"b": 1.0, "c": 0.0},
+        tolerance=0,
+        binary=False,
+        seed=0,
+    )
     assert cell.samples == 1
     with pytest.raises(ValueError, match="share no sample"):
-        compare_cell(model="m", task="t", metric="f1-score", baseline={"a": 1.0}, current={"c": 1.0},
-                     tolerance=0, binary=False, seed=0)
+        compare_cell(
+            model="m", task="t", metric="f1-score", baseline={"a": 1.0}, current={"c": 1.0}, tolerance=0, binary=False, seed=0
+        )
 
 
 def _simulated_pair(rng: np.random.Generator, n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
@@ -159,5 +182,13 @@ def test_ten_thousand_paired_samples_compare_and_the_time_is_printed() -> None:
 
 
 def _cell_seeded(baseline: np.ndarray, current: np.ndarray, seed: int):
-    return compare_cell(model="m", task="t", metric="rouge-1", baseline=_scores(baseline), current=_scores(current),
-                        tolerance=0.0, binary=False, seed=seed)
+    return compare_cell(
+        model="m",
+        task="t",
+        metric="rouge-1",
+        baseline=_scores(baseline),
+        current=_scores(current),
+        tolerance=0.0,
+        binary=False,
+        seed=seed,
+    )

@@ -37,8 +37,14 @@ def test_unknown_schema_version_is_rejected() -> None:
 
 def test_every_topic_has_one_event_type() -> None:
     assert set(topics.EVENT_BY_TOPIC) == {
-        "benchmarks.requested", "benchmarks.planned", "benchmarks.work", "benchmarks.outputs",
-        "benchmarks.scores", "benchmarks.completed", "deployments", "benchmarks.dlq",
+        "benchmarks.requested",
+        "benchmarks.planned",
+        "benchmarks.work",
+        "benchmarks.outputs",
+        "benchmarks.scores",
+        "benchmarks.completed",
+        "deployments",
+        "benchmarks.dlq",
     }
 
 

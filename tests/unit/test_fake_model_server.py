@@ -29,7 +29,11 @@ def server(shared_server: FakeModelServer) -> FakeModelServer:
 
 
 def chat_body(content: str = QA_PROMPT, **params: object) -> dict[str, object]:
-    return {"model": "gpt-test", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}], **params}
+    return {
+        "model": "gpt-test",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}],
+        **params,
+    }
 
 
 def test_echo_last_line_skips_bare_labels_and_strips_them() -> None:
@@ -46,7 +50,12 @@ async def test_chat_completions_and_legacy_completions(server: FakeModelServer) 
     data = chat.json()
     assert data["object"] == "chat.completion" and data["id"].startswith("chatcmpl-") and data["model"] == "gpt-test"
     assert data["choices"] == [
-        {"index": 0, "message": {"role": "assistant", "content": "Question: Where is the Eiffel Tower?"}, "logprobs": None, "finish_reason": "stop"}
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Question: Where is the Eiffel Tower?"},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
     ]
     prompt_words = 2 + len(QA_PROMPT.split())
     assert data["usage"] == {"prompt_tokens": prompt_words, "completion_tokens": 6, "total_tokens": prompt_words + 6}
@@ -72,7 +81,10 @@ async def test_anthropic_messages(server: FakeModelServer) -> None:
     assert data["stop_reason"] == "max_tokens"
     assert data["usage"] == {"input_tokens": 2 + 5, "output_tokens": 2}
     assert no_key.status_code == 401
-    assert no_key.json() == {"type": "error", "error": {"type": "authentication_error", "message": "x-api-key header is required"}}
+    assert no_key.json() == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "x-api-key header is required"},
+    }
 
 
 async def test_scripted_429_with_retry_after_then_success(server: FakeModelServer) -> None:
@@ -89,7 +101,14 @@ async def test_scripted_429_with_retry_after_then_success(server: FakeModelServe
 async def test_malformed_response_steps(server: FakeModelServer) -> None:
     server.script({"kind": "truncated"}, {"kind": "no_choices"}, {"kind": "html_error", "status": 502})
     async with httpx.AsyncClient(base_url=server.url) as client:
-        truncated, empty, html = [await client.post("/v1/messages", json={"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}, headers=ANTHROPIC_HEADERS) for _ in range(3)]
+        truncated, empty, html = [
+            await client.post(
+                "/v1/messages",
+                json={"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+                headers=ANTHROPIC_HEADERS,
+            )
+            for _ in range(3)
+        ]
     assert truncated.status_code == 200 and truncated.headers["content-type"] == "application/json"
     with pytest.raises(ValueError):
         truncated.json()
@@ -103,9 +122,12 @@ async def test_concurrency_limit_rejects_the_extra_requests() -> None:
     async with FakeModelServer(latency_ms=60_000, concurrency_limit=2, limit_retry_after=0.05) as server:
         async with httpx.AsyncClient(base_url=f"{server.url}/v1", timeout=30) as client:
             posts = [asyncio.create_task(client.post("/chat/completions", json=chat_body())) for _ in range(5)]
-            await wait_for_async("three requests refused by the concurrency limit",
-                                 lambda: server.stats().outcomes.get("concurrency_limit") == 3, timeout=20,
-                                 detail=lambda: str(server.stats().outcomes))
+            await wait_for_async(
+                "three requests refused by the concurrency limit",
+                lambda: server.stats().outcomes.get("concurrency_limit") == 3,
+                timeout=20,
+                detail=lambda: str(server.stats().outcomes),
+            )
             await asyncio.to_thread(server.stop)
             responses = await asyncio.gather(*posts)
         statuses = sorted(r.status_code for r in responses)
@@ -139,7 +161,8 @@ async def test_timeout_step_ends_when_the_client_gives_up(server: FakeModelServe
     stats = await wait_for_async(
         "the server to count the timed-out request as a disconnect",
         lambda: (stats := server.stats()).disconnects == 1 and stats.in_flight == 0 and stats,
-        timeout=20, detail=lambda: str(server.stats()),
+        timeout=20,
+        detail=lambda: str(server.stats()),
     )
     assert stats.outcomes == {"timeout": 1, "ok": 1}
 
@@ -166,7 +189,11 @@ def test_stop_does_not_wait_for_sleeping_requests() -> None:
     # the sleep (and stop() itself raises if its thread has not ended within 10 s).
     with FakeModelServer(latency_ms=300_000) as server, httpx.Client(timeout=60) as client:
         results: list[int] = []
-        thread = threading.Thread(target=lambda: results.append(client.post(f"{server.url}/v1/completions", json={"model": "m", "prompt": "x"}).status_code))
+        thread = threading.Thread(
+            target=lambda: results.append(
+                client.post(f"{server.url}/v1/completions", json={"model": "m", "prompt": "x"}).status_code
+            )
+        )
         thread.start()
         wait_for("the request to be in flight", lambda: server.stats().in_flight, timeout=20, interval=0.01)
         server.stop()

@@ -119,7 +119,7 @@ async def test_checks_run_concurrently_so_one_hang_does_not_delay_the_others() -
     started: list[str] = []
     everyone_in = asyncio.Event()
 
-    def check(name: str):  # noqa: ANN202
+    def check(name: str):
         async def run() -> None:
             started.append(name)
             if len(started) == 3:

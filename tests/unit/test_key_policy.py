@@ -12,18 +12,21 @@ from shared.spec import ModelConfig
 BINDINGS = {"OPENAI_API_KEY": ["https://api.openai.com/v1"], "LOCAL_KEY": ["http://127.0.0.1:8080"]}
 
 
-@pytest.mark.parametrize(("url", "under"), [
-    ("https://api.openai.com/v1", True),
-    ("https://api.openai.com/v1/", True),
-    ("https://API.openai.com/v1/chat", True),
-    ("https://api.openai.com/v10", False),
-    ("https://api.openai.com", False),
-    ("http://api.openai.com/v1", False),
-    ("https://api.openai.com:8443/v1", False),
-    ("https://api.openai.com.evil.example/v1", False),
-    ("https://evil.example/api.openai.com/v1", False),
-    ("https://user:pass@api.openai.com/v1", False),
-])
+@pytest.mark.parametrize(
+    ("url", "under"),
+    [
+        ("https://api.openai.com/v1", True),
+        ("https://api.openai.com/v1/", True),
+        ("https://API.openai.com/v1/chat", True),
+        ("https://api.openai.com/v10", False),
+        ("https://api.openai.com", False),
+        ("http://api.openai.com/v1", False),
+        ("https://api.openai.com:8443/v1", False),
+        ("https://api.openai.com.evil.example/v1", False),
+        ("https://evil.example/api.openai.com/v1", False),
+        ("https://user:pass@api.openai.com/v1", False),
+    ],
+)
 def test_a_url_is_under_a_prefix_only_on_the_same_origin_and_path(url: str, under: bool) -> None:
     assert url_under(url, "https://api.openai.com/v1") is under
 
@@ -42,7 +45,10 @@ def test_only_bound_variables_are_read_and_only_for_their_urls() -> None:
         " (the operator's BENCH_MODEL_KEYS allows: LOCAL_KEY, OPENAI_API_KEY)"
     )
     elsewhere = key_refusal(_model(apiKeyEnv="OPENAI_API_KEY", baseUrl="https://collector.example/v1"), BINDINGS)
-    assert elsewhere == "model 'm': the key in OPENAI_API_KEY may only be sent to https://api.openai.com/v1, not to https://collector.example/v1"
+    assert (
+        elsewhere
+        == "model 'm': the key in OPENAI_API_KEY may only be sent to https://api.openai.com/v1, not to https://collector.example/v1"
+    )
 
 
 def test_a_refused_key_is_never_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,10 +46,24 @@ PURE_MODULES = (
     "shared.events",
     "shared.spec",
 )
-IO_LIBRARIES = frozenset({
-    "faststream", "aiokafka", "httpx", "aiohttp", "pymongo", "motor", "prometheus_client", "fastapi", "starlette",
-    "uvicorn", "sqlite3", "socket", "typer", "rich",
-})
+IO_LIBRARIES = frozenset(
+    {
+        "faststream",
+        "aiokafka",
+        "httpx",
+        "aiohttp",
+        "pymongo",
+        "motor",
+        "prometheus_client",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sqlite3",
+        "socket",
+        "typer",
+        "rich",
+    }
+)
 
 
 def _module_name(path: Path) -> str:
@@ -138,8 +152,11 @@ def test_pure_stage_logic_reaches_no_io_library(module: str) -> None:
 
 def test_only_the_composition_roots_import_several_services() -> None:
     mixing = {
-        module for module in _modules()
-        if module.startswith("services") and _service_of(module) is None and not module.startswith(COMPOSITION_ROOTS)
+        module
+        for module in _modules()
+        if module.startswith("services")
+        and _service_of(module) is None
+        and not module.startswith(COMPOSITION_ROOTS)
         and len({_service_of(m) for m in _imports(module)[0]} - {None}) > 1
     }
     assert not mixing, f"modules outside the composition roots that import several services: {sorted(mixing)}"

@@ -29,8 +29,15 @@ class Recorder:
 
 async def _process(raw: bytes, handler, recorder: Recorder, attempts: int = 3) -> None:
     await process_message(
-        raw, "bm_1", source_topic=topics.BENCHMARKS_SCORES, event_type=SampleScores, handler=handler,
-        publish_outgoing=recorder.publish, service="aggregator", attempts=attempts, sleep=recorder.sleep,
+        raw,
+        "bm_1",
+        source_topic=topics.BENCHMARKS_SCORES,
+        event_type=SampleScores,
+        handler=handler,
+        publish_outgoing=recorder.publish,
+        service="aggregator",
+        attempts=attempts,
+        sleep=recorder.sleep,
     )
 
 
@@ -112,7 +119,10 @@ async def test_an_oversized_payload_is_cut_under_the_limit_with_its_size_and_dig
     assert base64.b64decode(letter.payload) == raw[: len(base64.b64decode(letter.payload))]
     assert letter.payload_sha256 == hashlib.sha256(raw).hexdigest()
     text = ("\x01" * 200_000).encode()  # UTF-8, but six bytes a character once escaped in JSON
-    assert dead_letter_for(text, None, topic="t", error="e", service="s", attempts=1, payload_limit=256_000).payload_encoding == "base64"
+    assert (
+        dead_letter_for(text, None, topic="t", error="e", service="s", attempts=1, payload_limit=256_000).payload_encoding
+        == "base64"
+    )
 
 
 def test_a_dead_letter_names_the_benchmark_of_its_message() -> None:
@@ -140,8 +150,16 @@ async def test_a_message_that_cannot_even_be_dead_lettered_is_skipped_once_and_c
         sleeps.append(seconds)
 
     await process_message(
-        b"{broken", "k", source_topic=topics.BENCHMARKS_OUTPUTS, event_type=SampleScores, handler=pytest.fail,
-        publish_outgoing=refusing, service="scorer", attempts=3, sleep=sleep, telemetry=telemetry,
+        b"{broken",
+        "k",
+        source_topic=topics.BENCHMARKS_OUTPUTS,
+        event_type=SampleScores,
+        handler=pytest.fail,
+        publish_outgoing=refusing,
+        service="scorer",
+        attempts=3,
+        sleep=sleep,
+        telemetry=telemetry,
     )  # returns: the offset is committed, the partition moves on
     assert tries == 1 and sleeps == []  # a permanent refusal is not retried
     assert telemetry.skipped.labels(service="scorer", topic="benchmarks.outputs")._value.get() == 1
@@ -153,8 +171,16 @@ async def test_a_message_that_cannot_even_be_dead_lettered_is_skipped_once_and_c
 
     tries = 0
     await process_message(
-        b"{broken", "k", source_topic=topics.BENCHMARKS_OUTPUTS, event_type=SampleScores, handler=pytest.fail,
-        publish_outgoing=broker_down, service="scorer", attempts=3, sleep=sleep, telemetry=telemetry,
+        b"{broken",
+        "k",
+        source_topic=topics.BENCHMARKS_OUTPUTS,
+        event_type=SampleScores,
+        handler=pytest.fail,
+        publish_outgoing=broker_down,
+        service="scorer",
+        attempts=3,
+        sleep=sleep,
+        telemetry=telemetry,
     )
     assert tries == 3 and len(sleeps) == 2  # bounded retries, then skipped
     assert telemetry.skipped.labels(service="scorer", topic="benchmarks.outputs")._value.get() == 2
@@ -173,8 +199,15 @@ async def test_output_too_large_to_publish_parks_the_input_instead_of_retrying_f
         return [Outgoing(topics.BENCHMARKS_COMPLETED, event.benchmark_id, event)]
 
     await process_message(
-        SCORES.to_wire(), "bm_1", source_topic=topics.BENCHMARKS_SCORES, event_type=SampleScores, handler=handler,
-        publish_outgoing=publish, service="aggregator", attempts=3, sleep=recorder.sleep,
+        SCORES.to_wire(),
+        "bm_1",
+        source_topic=topics.BENCHMARKS_SCORES,
+        event_type=SampleScores,
+        handler=handler,
+        publish_outgoing=publish,
+        service="aggregator",
+        attempts=3,
+        sleep=recorder.sleep,
     )
     assert published == ["MessageTooLarge: ModelOutputs is 2,000,000 bytes"] and recorder.sleeps == []
 
@@ -183,8 +216,16 @@ async def test_the_dlq_consumer_never_dead_letters_a_dead_letter() -> None:
     recorder = Recorder()
     telemetry = DeliveryTelemetry()
     await process_message(
-        b"{broken", None, source_topic=topics.BENCHMARKS_DLQ, event_type=DeadLetter, handler=pytest.fail,
-        publish_outgoing=recorder.publish, service="aggregator", attempts=3, telemetry=telemetry, dead_letters=False,
+        b"{broken",
+        None,
+        source_topic=topics.BENCHMARKS_DLQ,
+        event_type=DeadLetter,
+        handler=pytest.fail,
+        publish_outgoing=recorder.publish,
+        service="aggregator",
+        attempts=3,
+        telemetry=telemetry,
+        dead_letters=False,
     )
     assert recorder.published == []
     assert telemetry.skipped.labels(service="aggregator", topic="benchmarks.dlq")._value.get() == 1
@@ -203,7 +244,15 @@ async def test_an_outage_is_reported_to_the_outage_log_not_once_per_retry() -> N
 
     outage, recorder = Outage(), Recorder()
     await process_message(
-        SCORES.to_wire(), "bm_1", source_topic=topics.BENCHMARKS_SCORES, event_type=SampleScores, handler=StoreDownTwice(),
-        publish_outgoing=recorder.publish, service="aggregator", attempts=3, sleep=recorder.sleep, outage=outage,
+        SCORES.to_wire(),
+        "bm_1",
+        source_topic=topics.BENCHMARKS_SCORES,
+        event_type=SampleScores,
+        handler=StoreDownTwice(),
+        publish_outgoing=recorder.publish,
+        service="aggregator",
+        attempts=3,
+        sleep=recorder.sleep,
+        outage=outage,
     )
     assert outage.events == ["failed", "failed", "recovered"]

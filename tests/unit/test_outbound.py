@@ -7,6 +7,7 @@ loopback addresses, and the servers are loopback servers (127.0.0.1 and 127.0.0.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -23,22 +24,25 @@ from tests.waiting import wait_for_async
 DENY = OutboundPolicy()
 
 
-@pytest.mark.parametrize(("address", "kind"), [
-    ("127.0.0.1", "loopback"),
-    ("127.10.20.30", "loopback"),
-    ("10.1.2.3", "private"),
-    ("172.16.5.4", "private"),
-    ("172.31.255.255", "private"),
-    ("192.168.1.1", "private"),
-    ("169.254.169.254", "link-local"),  # cloud metadata
-    ("::1", "loopback"),
-    ("fe80::1", "link-local"),
-    ("fd00::1", "private"),
-    ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped
-    ("0.0.0.0", "unspecified"),
-    ("224.0.0.1", "multicast"),
-    ("240.0.0.1", "reserved"),
-])
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.10.20.30", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.5.4", "private"),
+        ("172.31.255.255", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),  # cloud metadata
+        ("::1", "loopback"),
+        ("fe80::1", "link-local"),
+        ("fd00::1", "private"),
+        ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("240.0.0.1", "reserved"),
+    ],
+)
 def test_internal_addresses_are_refused_by_default_and_allowed_when_listed(address: str, kind: str) -> None:
     refused = DENY.refusal("data.example", address)
     assert refused is not None and f"a {kind} address" in refused and "BENCH_OUTBOUND_ALLOW" in refused
@@ -59,7 +63,7 @@ class Handler(BaseHTTPRequestHandler):
     drips: ClassVar[list[str]] = []
     """One entry per /drip request the server has started answering (appended by its threads)."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         route = self.routes.get(self.path)
         if route is None:
             self.send_response(404)
@@ -163,7 +167,7 @@ async def test_closed_and_refused_ports_look_alike(servers: dict[str, str]) -> N
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]  # bound, not listening: connections are refused
-        with pytest.raises(ValueError, match="^cannot connect$"):
+        with pytest.raises(ValueError, match=r"^cannot connect$"):
             await fetch_text(f"http://127.0.0.1:{closed}/", policy=allowed)
 
 
@@ -175,7 +179,7 @@ async def test_a_model_url_refused_by_the_policy_is_a_permanent_error_not_retrie
     config = ModelConfig.model_validate({"name": "m", "provider": "openai", "baseUrl": "http://127.0.0.1:9/v1"})
     client = new_client(config, {}, transport=guarded_transport(DENY))
     try:
-        with pytest.raises(ModelRequestRejected, match="127.0.0.1 resolves to 127.0.0.1, a loopback address"):
+        with pytest.raises(ModelRequestRejected, match=r"127.0.0.1 resolves to 127.0.0.1, a loopback address"):
             await post_json(client, "/chat/completions", {}, model="m")
     finally:
         await client.aclose()
@@ -200,22 +204,25 @@ async def test_slow_dataset_urls_hold_no_worker_thread(servers: dict[str, str]) 
 
     allowed = OutboundPolicy.parse(["127.0.0.0/8"])
     slow = TaskSpec.model_validate({"name": "slow", "type": "qa", "dataset": {"url": servers["inside"] + "/drip"}})
-    inline = TaskSpec.model_validate({"name": "inline", "type": "qa",
-                                      "dataset": {"records": [{"question": "q", "answers": ["a"]}]}})
+    inline = TaskSpec.model_validate(
+        {"name": "inline", "type": "qa", "dataset": {"records": [{"question": "q", "answers": ["a"]}]}}
+    )
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
     finished: list[str] = []
 
     async def load(task: TaskSpec) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the drip is not JSON lines: only the order matters here
             await fetch_task_dataset(task, base_dir=Path.cwd(), outbound=allowed)
-        except Exception:  # noqa: BLE001 - the drip is not JSON lines: only the order matters here
-            pass
         finished.append(task.name)
 
     slow_loads = [asyncio.create_task(load(slow)) for _ in range(3)]
-    await wait_for_async("the three downloads to be under way", lambda: len(Handler.drips) == 3, timeout=30,
-                         detail=lambda: f"{len(Handler.drips)} started")
+    await wait_for_async(
+        "the three downloads to be under way",
+        lambda: len(Handler.drips) == 3,
+        timeout=30,
+        detail=lambda: f"{len(Handler.drips)} started",
+    )
     await load(inline)
     assert finished == ["inline"]  # not stuck behind the downloads
     for task in slow_loads:

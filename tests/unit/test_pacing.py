@@ -101,9 +101,7 @@ def _paced(adapter: Scripted, sleeps: list[float], **limits: object) -> PacedMod
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    return PacedModel(
-        adapter, Limits(**limits), budget_key="k", budget=MemoryBudget(), sleep=sleep, rng=random.Random(0)
-    )
+    return PacedModel(adapter, Limits(**limits), budget_key="k", budget=MemoryBudget(), sleep=sleep, rng=random.Random(0))
 
 
 async def test_retries_honour_retry_after_and_back_off_with_jitter() -> None:

@@ -16,7 +16,9 @@ def _task(**extra: object) -> TaskSpec:
 
 
 def test_default_prompt_uses_the_type_template() -> None:
-    system, prompt = render_prompt(_task(), Sample(id="1", inputs={"question": "Who?", "context": "Ann did."}, references=["Ann"]))
+    system, prompt = render_prompt(
+        _task(), Sample(id="1", inputs={"question": "Who?", "context": "Ann did."}, references=["Ann"])
+    )
     assert system.startswith("Answer with the shortest span")
     assert prompt == "Context: Ann did.\n\nQuestion: Who?\n\nAnswer:"
 
@@ -36,7 +38,9 @@ def test_classification_prompts_list_the_labels() -> None:
 
 
 def test_few_shot_examples_are_seeded_not_evaluated_and_part_of_the_digest(tmp_path: Path) -> None:
-    (tmp_path / "qa.jsonl").write_text("".join(json.dumps({"id": i, "question": f"q{i}", "answers": "a"}) + "\n" for i in range(20)))
+    (tmp_path / "qa.jsonl").write_text(
+        "".join(json.dumps({"id": i, "question": f"q{i}", "answers": "a"}) + "\n" for i in range(20))
+    )
     plain = load_task_dataset(_task(), base_dir=tmp_path)
     shots = load_task_dataset(_task(prompt={"fewShot": 3}), base_dir=tmp_path)
     assert len(shots.examples) == 3 and len(shots.samples) == 17

@@ -24,7 +24,7 @@ WORDS = (
     "generalizations relational conditional caresses ponies ties agreed feed plastered motoring "
     "sky skies dying lying news ides 1874 2024 42 7 x y z ok the"
 ).split()
-UNICODE = ["Ærø", "café", "naïve", "Zürich", "über", "ΣΟΦΙΑ", "straße", "İstanbul", "KELVIN", "Ⅻ", "１２", "東京", "ﬁne"]
+UNICODE = ["Ærø", "café", "naïve", "Zürich", "über", "ΣΟΦΙΑ", "straße", "İstanbul", "KELVIN", "Ⅻ", "１２", "東京", "ﬁne"]  # noqa: RUF001 - full-width digits on purpose
 PUNCTUATION = [",", ".", "!", "?", ";", "-", "(", ")", "'s", "--", "...", '"', "\t", "\r", "\n", "\n\n", " \n "]
 
 
@@ -153,8 +153,8 @@ def test_scorer_matches_rouge_score_when_the_token_codes_start_again(monkeypatch
 
 
 def test_tokens_are_rouge_scores_tokens() -> None:
-    from rouge_score import tokenize
     from nltk.stem import porter
+    from rouge_score import tokenize
 
     from shared.metrics import rouge_tokens
 
@@ -163,9 +163,7 @@ def test_tokens_are_rouge_scores_tokens() -> None:
     for _ in range(300):
         text = _random_text(rng, small_alphabet=False)
         for stemming in (True, False):
-            expected = [
-                token for line in text.split("\n") for token in tokenize.tokenize(line, stemmer if stemming else None)
-            ]
+            expected = [token for line in text.split("\n") for token in tokenize.tokenize(line, stemmer if stemming else None)]
             got = [token for line in rouge_tokens.line_tokens(text, stemming=stemming) for token in rouge_tokens.decode(line)]
             assert got == expected, text
 

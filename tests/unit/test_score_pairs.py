@@ -20,17 +20,36 @@ def _lines(*records: object) -> str:
     [
         (_lines({"prediction": 3, "reference": "x"}), "pairs.jsonl line 1: field 'prediction': expected a string, got a number"),
         (_lines({"reference": "x"}), "pairs.jsonl line 1: field 'prediction': missing"),
-        (_lines({"prediction": "p", "reference": "r"}, {"prediction": "p"}),
-         "pairs.jsonl line 2: field 'references': missing (a list of strings, or 'reference': a string)"),
-        (_lines({"prediction": "p", "references": []}), "pairs.jsonl line 1: field 'references': empty list: give at least one reference"),
-        (_lines({"prediction": "p", "references": ["a", None]}), "pairs.jsonl line 1: field 'references[1]': expected a string, got null"),
-        (_lines({"prediction": "p", "references": "a"}),
-         "pairs.jsonl line 1: field 'references': expected a list of strings, got a string (use 'reference' for a single string)"),
+        (
+            _lines({"prediction": "p", "reference": "r"}, {"prediction": "p"}),
+            "pairs.jsonl line 2: field 'references': missing (a list of strings, or 'reference': a string)",
+        ),
+        (
+            _lines({"prediction": "p", "references": []}),
+            "pairs.jsonl line 1: field 'references': empty list: give at least one reference",
+        ),
+        (
+            _lines({"prediction": "p", "references": ["a", None]}),
+            "pairs.jsonl line 1: field 'references[1]': expected a string, got null",
+        ),
+        (
+            _lines({"prediction": "p", "references": "a"}),
+            "pairs.jsonl line 1: field 'references': expected a list of strings, got a string"
+            " (use 'reference' for a single string)",
+        ),
         (_lines({"prediction": "p", "reference": ["a"]}), "pairs.jsonl line 1: field 'reference': expected a string, got a list"),
-        (_lines({"prediction": "p", "reference": "a", "references": ["b"]}),
-         "pairs.jsonl line 1: fields 'references' and 'reference': give one of them, not both"),
-        (_lines({"prediction": "p", "reference": "a", "id": True}), "pairs.jsonl line 1: field 'id': expected a string or an integer, got a boolean"),
-        (_lines({"prediction": "p", "reference": "a"}, "", "{not json"), "pairs.jsonl line 3: not valid JSON: Expecting property name enclosed in double quotes"),
+        (
+            _lines({"prediction": "p", "reference": "a", "references": ["b"]}),
+            "pairs.jsonl line 1: fields 'references' and 'reference': give one of them, not both",
+        ),
+        (
+            _lines({"prediction": "p", "reference": "a", "id": True}),
+            "pairs.jsonl line 1: field 'id': expected a string or an integer, got a boolean",
+        ),
+        (
+            _lines({"prediction": "p", "reference": "a"}, "", "{not json"),
+            "pairs.jsonl line 3: not valid JSON: Expecting property name enclosed in double quotes",
+        ),
         (_lines(["p", "r"]), "pairs.jsonl line 1: expected a JSON object, got a list"),
         ("\n  \n", "pairs.jsonl: no pairs (one JSON object per line with 'prediction' and 'references')"),
     ],
@@ -42,7 +61,9 @@ def test_bad_input_names_the_line_and_the_field(text: str, message: str) -> None
 
 
 def test_pairs_keep_their_line_id_and_references() -> None:
-    text = _lines({"id": "a", "prediction": "p", "references": ["r1", "r2"]}, "", {"prediction": "q\u2028r", "reference": "s", "id": 7})
+    text = _lines(
+        {"id": "a", "prediction": "p", "references": ["r1", "r2"]}, "", {"prediction": "q\u2028r", "reference": "s", "id": 7}
+    )
     first, second = parse_pairs(text, source="x")
     assert (first.line, first.id, first.references) == (1, "a", ["r1", "r2"])
     assert (second.line, second.id, second.prediction, second.references) == (3, 7, "q\u2028r", ["s"])
@@ -52,19 +73,25 @@ def test_metric_names_are_checked() -> None:
     assert [m.name for m in parse_metric_names(" rouge-1, bleu ,")] == ["rouge-1", "bleu"]
     with pytest.raises(UnknownMetric, match=r"^--metrics: unknown metric 'rouge1' \(did you mean 'rouge-1'\?\); available: "):
         parse_metric_names("rouge1")
-    with pytest.raises(InvalidInput, match="^--metrics: 'bleu' is listed twice$"):
+    with pytest.raises(InvalidInput, match=r"^--metrics: 'bleu' is listed twice$"):
         parse_metric_names("bleu,rouge-l,bleu")
-    with pytest.raises(InvalidInput, match="^--metrics: no metric given$"):
+    with pytest.raises(InvalidInput, match=r"^--metrics: no metric given$"):
         parse_metric_names(" , ")
 
 
 def test_each_pair_gets_every_metric_as_the_reference_implementations_compute_it() -> None:
-    (pair,) = parse_pairs(_lines({"id": 1, "prediction": "The cats ran home.", "references": ["a cat runs home", "dogs"]}), source="x")
+    (pair,) = parse_pairs(
+        _lines({"id": 1, "prediction": "The cats ran home.", "references": ["a cat runs home", "dogs"]}), source="x"
+    )
     scored = score_pair(pair, parse_metric_names("rouge-1,rouge-lsum,exact-match"))
     row = scored.row()
     expected = RougeScorer(["rouge1", "rougeLsum"], use_stemmer=True).score_multi(pair.references, pair.prediction)
     assert row["line"] == 1 and row["id"] == 1
-    assert row["scores"] == {"rouge-1": expected["rouge1"].fmeasure, "rouge-lsum": expected["rougeLsum"].fmeasure, "exact-match": 0.0}
+    assert row["scores"] == {
+        "rouge-1": expected["rouge1"].fmeasure,
+        "rouge-lsum": expected["rougeLsum"].fmeasure,
+        "exact-match": 0.0,
+    }
     assert row["details"]["rouge-1"] == {"precision": expected["rouge1"].precision, "recall": expected["rouge1"].recall}
     assert "exact-match" not in row["details"]
 
@@ -80,7 +107,9 @@ def test_the_summary_aggregates_as_reports_do() -> None:
     metrics = parse_metric_names("exact-match,bleu")
     scored = [score_pair(pair, metrics) for pair in parse_pairs(text, source="x")]
     summary = summarize(scored, metrics, seed=0, resamples=200)["summary"]
-    assert summary["exact-match"]["value"] == pytest.approx(100 * 3 / 12)  # i == i % 3 for i in 0, 1, 2 and summary["exact-match"]["n"] == 12
+    assert summary["exact-match"]["value"] == pytest.approx(
+        100 * 3 / 12
+    )  # i == i % 3 for i in 0, 1, 2 and summary["exact-match"]["n"] == 12
     for stats in summary.values():
         assert stats["ciLow"] <= stats["value"] <= stats["ciHigh"]
     assert summarize(scored, metrics, seed=0, resamples=200) == {"summary": summary}

@@ -45,24 +45,38 @@ def test_url_dataset_is_recognised() -> None:
     [
         ({"models": ["builtin:lead"], "tasks": []}, "name: Field required"),
         (_spec(models="builtin:lead"), "models: Input should be a valid list"),
-        (_spec(tasks=[{"name": "qa", "type": "qa", "dataset": "d.jsonl", "metrics": ["rouge1"]}]),
-         "tasks[0].metrics: unknown metric 'rouge1' (did you mean 'rouge-1'?)"),
-        (_spec(tasks=[{"name": "t", "type": "translation", "dataset": "d.jsonl"}]),
-         "tasks[0].type: Input should be 'summarization', 'qa' or 'classification'"),
-        (_spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "limit": 0}]),
-         "tasks[0].limit: Input should be greater than 0"),
-        (_spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "limt": 3}]),
-         "tasks[0].limt: Extra inputs are not permitted"),
-        (_spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "prompt": {"template": "{query}"}}]),
-         "unknown placeholder {query}"),
+        (
+            _spec(tasks=[{"name": "qa", "type": "qa", "dataset": "d.jsonl", "metrics": ["rouge1"]}]),
+            "tasks[0].metrics: unknown metric 'rouge1' (did you mean 'rouge-1'?)",
+        ),
+        (
+            _spec(tasks=[{"name": "t", "type": "translation", "dataset": "d.jsonl"}]),
+            "tasks[0].type: Input should be 'summarization', 'qa' or 'classification'",
+        ),
+        (
+            _spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "limit": 0}]),
+            "tasks[0].limit: Input should be greater than 0",
+        ),
+        (
+            _spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "limt": 3}]),
+            "tasks[0].limt: Extra inputs are not permitted",
+        ),
+        (
+            _spec(tasks=[{"name": "t", "type": "qa", "dataset": "d.jsonl", "prompt": {"template": "{query}"}}]),
+            "unknown placeholder {query}",
+        ),
         (_spec(models=["builtin:gpt-5"]), "models[0]: unknown built-in model 'gpt-5'; available: extractive, lead"),
-        (_spec(models=[{"name": "lead", "provider": "builtin", "baseUrl": "http://127.0.0.1:9/v1"}]),
-         "models[0]: 'lead' is a built-in model: it has no endpoint ('baseUrl')"),
+        (
+            _spec(models=[{"name": "lead", "provider": "builtin", "baseUrl": "http://127.0.0.1:9/v1"}]),
+            "models[0]: 'lead' is a built-in model: it has no endpoint ('baseUrl')",
+        ),
         (_spec(models=["lead"]), "write a model as 'provider:model'"),
         (_spec(models=["builtin:lead", "builtin:lead"]), "models: the name 'lead' appears twice"),
         (_spec(tasks=[{"name": "model", "type": "qa", "dataset": "d.jsonl"}]), "tasks[0].name: 'model' is reserved"),
-        (_spec(tasks=[{"name": "t", "type": "qa", "dataset": {"path": "a", "url": "https://b"}}]),
-         "tasks[0].dataset: give exactly one of 'path', 'url' or 'records'"),
+        (
+            _spec(tasks=[{"name": "t", "type": "qa", "dataset": {"path": "a", "url": "https://b"}}]),
+            "tasks[0].dataset: give exactly one of 'path', 'url' or 'records'",
+        ),
     ],
 )
 def test_bad_specs_name_the_field_and_the_reason(spec: dict[str, Any], expected: str) -> None:
@@ -89,16 +103,23 @@ def test_spec_file_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_numbers_beyond_what_the_stores_hold_are_refused_naming_the_field() -> None:
-    base = {"name": "x", "models": ["builtin:lead"],
-            "tasks": [{"name": "a", "type": "qa", "dataset": {"records": [{"question": "q", "answers": ["a"]}]}}]}
+    base = {
+        "name": "x",
+        "models": ["builtin:lead"],
+        "tasks": [{"name": "a", "type": "qa", "dataset": {"records": [{"question": "q", "answers": ["a"]}]}}],
+    }
     cases = [
         ({"tolerances": {"f1-score": float("inf")}}, "tolerances.f1-score: Input should be a finite number"),
         ({"tasks": [{**base["tasks"][0], "limit": 10**30}]}, "tasks[0].limit"),
         ({"tasks": [{**base["tasks"][0], "seed": 2**63}]}, "tasks[0].seed"),
-        ({"models": [{"name": "m", "provider": "builtin", "model": "lead", "params": {"maxTokens": 10**30}}]},
-         "models[0].params.maxTokens"),
-        ({"models": [{"name": "m", "provider": "builtin", "model": "lead", "params": {"seed": -(2**64)}}]},
-         "models[0].params.seed"),
+        (
+            {"models": [{"name": "m", "provider": "builtin", "model": "lead", "params": {"maxTokens": 10**30}}]},
+            "models[0].params.maxTokens",
+        ),
+        (
+            {"models": [{"name": "m", "provider": "builtin", "model": "lead", "params": {"seed": -(2**64)}}]},
+            "models[0].params.seed",
+        ),
     ]
     for change, where in cases:
         with pytest.raises(SpecError, match=re.escape(where)):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from shared.results.report import ScoredSample, build_report
-from shared.statistics import mean_with_ci
 from services.runner.adapters.base import Completion, GenerationRequest
 from services.runner.executor import run_work_item, split_outputs
 from services.runner.planner import plan_benchmark
@@ -13,7 +11,9 @@ from services.scorer.scoring import score_outputs
 from shared.datasets import Dataset, digest_samples
 from shared.errors import DatasetError, ModelUnavailable
 from shared.events import BenchmarkRequested, ModelOutputs, Redrive, Sample, SampleOutput, ShardRef, WorkItem
+from shared.results.report import ScoredSample, build_report
 from shared.spec import parse_spec
+from shared.statistics import mean_with_ci
 
 
 def _samples(n: int, prefix: str = "") -> tuple[Sample, ...]:
@@ -56,7 +56,8 @@ def test_plan_derives_classification_labels_from_the_data() -> None:
     _, work = plan_benchmark(
         BenchmarkRequested(benchmark_id="bm_c", spec=spec),
         {"topic": Dataset(location="c.jsonl", samples=samples, digest=digest_samples(samples))},
-        shard_size=10, max_message_bytes=900_000,
+        shard_size=10,
+        max_message_bytes=900_000,
     )
     assert work[0].task.labels == ["a", "b"]
 
@@ -96,7 +97,10 @@ async def test_report_has_the_fixed_shape_and_counts_errors() -> None:
         scored += [ScoredSample(scores.model, scores.task, s) for s in scores.scores]
     report = build_report(plan, scored, status="completed").to_json()
     assert {"benchmarkId", "name", "status", "results"} <= set(report)
-    assert report["results"][0] == {"model": "lead", "qa": {"exact-match": pytest.approx(200 / 3), "f1-score": pytest.approx(200 / 3)}}
+    assert report["results"][0] == {
+        "model": "lead",
+        "qa": {"exact-match": pytest.approx(200 / 3), "f1-score": pytest.approx(200 / 3)},
+    }
     cell = report["details"][0]
     assert cell["errors"] == 2 and cell["errorRate"] == pytest.approx(1 / 3) and cell["samples"] == 6
     assert cell["tokens"] == {"prompt": 20, "completion": 4}
@@ -119,24 +123,43 @@ def test_the_tasks_stemming_switch_reaches_the_scorer() -> None:
 
     def rouge1(stemming: bool) -> float:
         outputs = ModelOutputs(
-            benchmark_id="b", model="m", task="t", task_type="summarization", metrics=["rouge-1"], stemming=stemming,
-            shard=0, outputs=[SampleOutput(sample_id="1", prediction="running models", references=["runs model"], latency_ms=1)],
+            benchmark_id="b",
+            model="m",
+            task="t",
+            task_type="summarization",
+            metrics=["rouge-1"],
+            stemming=stemming,
+            shard=0,
+            outputs=[SampleOutput(sample_id="1", prediction="running models", references=["runs model"], latency_ms=1)],
         )
         return score_outputs(outputs).scores[0].scores["rouge-1"]
 
     assert rouge1(True) == 1.0 and rouge1(False) == 0.0
-    spec = parse_spec({"name": "s", "models": ["builtin:lead"],
-                       "tasks": [{"name": "t", "type": "summarization", "dataset": "d.jsonl", "stemming": False}]})
+    spec = parse_spec(
+        {
+            "name": "s",
+            "models": ["builtin:lead"],
+            "tasks": [{"name": "t", "type": "summarization", "dataset": "d.jsonl", "stemming": False}],
+        }
+    )
     samples = tuple(Sample(id="1", inputs={"document": "A. B."}, references=["a"]) for _ in range(1))
-    plan, work = plan_benchmark(BenchmarkRequested(benchmark_id="bm_s", spec=spec),
-                                {"t": Dataset(location="d", samples=samples, digest=digest_samples(samples))}, shard_size=4, max_message_bytes=900_000)
+    plan, work = plan_benchmark(
+        BenchmarkRequested(benchmark_id="bm_s", spec=spec),
+        {"t": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
+        shard_size=4,
+        max_message_bytes=900_000,
+    )
     assert plan.tasks[0].stemming is False and work[0].task.stemming is False
 
 
 def test_shards_are_cut_by_bytes_as_well_as_by_count() -> None:
     samples = tuple(Sample(id=str(i), inputs={"question": "q" * 30_000}, references=["a"]) for i in range(10))
-    plan, work = plan_benchmark(_request(), {"qa": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
-                                shard_size=32, max_message_bytes=100_000)
+    plan, work = plan_benchmark(
+        _request(),
+        {"qa": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
+        shard_size=32,
+        max_message_bytes=100_000,
+    )
     lead = [item for item in work if item.model.name == "lead"]
     assert [len(item.samples) for item in lead] == [3, 3, 3, 1] == plan.tasks[0].shard_sizes
     assert all(len(item.to_wire()) <= 100_000 for item in work)
@@ -144,25 +167,40 @@ def test_shards_are_cut_by_bytes_as_well_as_by_count() -> None:
 
 
 def test_a_sample_too_large_for_any_message_fails_the_plan_naming_it() -> None:
-    samples = (Sample(id="small", inputs={"question": "q"}, references=["a"]),
-               Sample(id="huge", inputs={"question": "q" * 200_000}, references=["a"]))
+    samples = (
+        Sample(id="small", inputs={"question": "q"}, references=["a"]),
+        Sample(id="huge", inputs={"question": "q" * 200_000}, references=["a"]),
+    )
     with pytest.raises(DatasetError, match=r"task 'qa': sample 'huge' is 200,\d+ bytes encoded; one message holds at most"):
-        plan_benchmark(_request(), {"qa": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
-                       shard_size=32, max_message_bytes=100_000)
+        plan_benchmark(
+            _request(),
+            {"qa": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
+            shard_size=32,
+            max_message_bytes=100_000,
+        )
 
 
 def test_a_redrive_runs_only_the_shards_it_names() -> None:
     samples = tuple(Sample(id=str(i), inputs={"question": "q"}, references=["a"]) for i in range(10))
     request = _request().model_copy(update={"redrive": Redrive(attempt=1, shards=[ShardRef(model="lead", task="qa", shard=1)])})
-    plan, work = plan_benchmark(request, {"qa": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
-                                shard_size=4, max_message_bytes=900_000)
+    plan, work = plan_benchmark(
+        request,
+        {"qa": Dataset(location="d", samples=samples, digest=digest_samples(samples))},
+        shard_size=4,
+        max_message_bytes=900_000,
+    )
     assert plan.tasks[0].shard_sizes == [4, 4, 2] and plan.expected_samples == 2 * 10
     assert [(item.model.name, item.shard, [s.id for s in item.samples]) for item in work] == [("lead", 1, ["4", "5", "6", "7"])]
 
 
 def test_long_answers_split_a_shard_s_outputs_into_messages_that_fit() -> None:
     outputs = ModelOutputs(
-        benchmark_id="bm_o", model="m", task="qa", task_type="qa", metrics=["exact-match"], shard=3,
+        benchmark_id="bm_o",
+        model="m",
+        task="qa",
+        task_type="qa",
+        metrics=["exact-match"],
+        shard=3,
         outputs=[SampleOutput(sample_id=str(i), prediction="p" * 30_000, references=["a"], latency_ms=1.0) for i in range(10)],
     )
     parts = split_outputs(outputs, max_bytes=100_000)
@@ -173,12 +211,16 @@ def test_long_answers_split_a_shard_s_outputs_into_messages_that_fit() -> None:
 
 def test_work_items_leave_the_inline_dataset_out() -> None:
     records = [{"id": str(i), "question": "q" * 1000, "answers": ["a"]} for i in range(50)]
-    spec = parse_spec({"name": "inline", "models": ["builtin:lead"],
-                       "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records}}]})
+    spec = parse_spec(
+        {"name": "inline", "models": ["builtin:lead"], "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": records}}]}
+    )
     samples = tuple(Sample(id=r["id"], inputs={"question": r["question"]}, references=["a"]) for r in records)
-    _, work = plan_benchmark(BenchmarkRequested(benchmark_id="bm_i", spec=spec),
-                             {"qa": Dataset(location="inline", samples=samples, digest=digest_samples(samples))},
-                             shard_size=5, max_message_bytes=900_000)
+    _, work = plan_benchmark(
+        BenchmarkRequested(benchmark_id="bm_i", spec=spec),
+        {"qa": Dataset(location="inline", samples=samples, digest=digest_samples(samples))},
+        shard_size=5,
+        max_message_bytes=900_000,
+    )
     assert all(item.task.dataset.records == [] for item in work)
     assert all(len(item.to_wire()) < 10_000 for item in work)  # five samples each, not the whole dataset
     assert WorkItem.model_validate_json(work[0].to_wire()) == work[0]  # still a valid event

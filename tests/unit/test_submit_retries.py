@@ -22,11 +22,13 @@ def _client(answers: list) -> tuple[httpx.Client, list[httpx.Request]]:
 
 
 def test_a_submission_is_retried_with_the_same_key_through_503s_and_lost_connections() -> None:
-    client, seen = _client([
-        httpx.Response(503, headers={"Retry-After": "7"}, json={"detail": "MongoDB did not answer"}),
-        httpx.ConnectError("connection refused"),
-        httpx.Response(202, json={"benchmarkId": "bm_1"}),
-    ])
+    client, seen = _client(
+        [
+            httpx.Response(503, headers={"Retry-After": "7"}, json={"detail": "MongoDB did not answer"}),
+            httpx.ConnectError("connection refused"),
+            httpx.Response(202, json={"benchmarkId": "bm_1"}),
+        ]
+    )
     waits: list[float] = []
     response = post_with_retries(client, "/v1/benchmarks", json={}, params=None, idempotency_key="k-1", sleep=waits.append)
     assert response.status_code == 202 and response.json()["benchmarkId"] == "bm_1"
@@ -40,7 +42,10 @@ def test_a_refusal_is_not_retried_and_retries_are_bounded() -> None:
     assert len(seen) == 1
 
     client, seen = _client([httpx.Response(503)] * 3)
-    assert post_with_retries(client, "/p", json={}, params=None, idempotency_key="k", attempts=3, sleep=lambda s: None).status_code == 503
+    assert (
+        post_with_retries(client, "/p", json={}, params=None, idempotency_key="k", attempts=3, sleep=lambda s: None).status_code
+        == 503
+    )
     assert len(seen) == 3
 
     client, seen = _client([httpx.ConnectError("refused")] * 2)

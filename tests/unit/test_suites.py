@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.results.completion import verdict_of
-from shared.results.store import BenchmarkRecord
 from services.gateway.runs import deployment_spec, spec_for_run
 from services.gateway.validation import RequestProblem
 from shared.events import DeploymentEvent
+from shared.results.completion import verdict_of
+from shared.results.store import BenchmarkRecord
 from shared.spec import describe_validation_error
 from shared.suites import Schedule, Suite
 from tests.report_shapes import drift_cell, stored_report
@@ -19,7 +19,9 @@ from tests.report_shapes import drift_cell, stored_report
 SPEC = {
     "name": "weekly",
     "models": ["builtin:lead", "builtin:extractive"],
-    "tasks": [{"name": "qa", "type": "qa", "dataset": {"records": [{"id": "1", "question": "q", "context": "c", "answers": ["a"]}]}}],
+    "tasks": [
+        {"name": "qa", "type": "qa", "dataset": {"records": [{"id": "1", "question": "q", "context": "c", "answers": ["a"]}]}}
+    ],
 }
 MONDAY_3AM = Schedule(cron="0 3 * * 1", timezone="Europe/Berlin")
 
@@ -93,7 +95,7 @@ class TestSuite:
         assert suite().spec.suite_name == "weekly"
 
     def test_spec_naming_another_suite_is_refused(self) -> None:
-        with pytest.raises(ValidationError, match="spec.suite is 'other'"):
+        with pytest.raises(ValidationError, match=r"spec.suite is 'other'"):
             suite(spec={**SPEC, "suite": "other"})
 
     def test_name_must_be_plain(self) -> None:
@@ -124,9 +126,7 @@ class TestSpecForRun:
 
     def test_endpoint_replaces_the_base_url(self) -> None:
         configs = [{"name": "summarizer", "provider": "openai", "model": "m", "baseUrl": "http://prod/v1"}]
-        chosen = spec_for_run(
-            suite(spec={**SPEC, "models": configs}), models=["summarizer"], endpoint="http://candidate:8080/v1"
-        )
+        chosen = spec_for_run(suite(spec={**SPEC, "models": configs}), models=["summarizer"], endpoint="http://candidate:8080/v1")
         assert chosen.models[0].base_url == "http://candidate:8080/v1"
 
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from prometheus_client import generate_latest
 
-from shared.results.store import BenchmarkRecord
 from services.aggregator.telemetry import AggregatorTelemetry
 from services.runner.telemetry import RunnerTelemetry
 from shared.events import ModelOutputs, SampleOutput
+from shared.results.store import BenchmarkRecord
 from tests.report_shapes import drift_cell, stored_report
 
 CELL = {"suite": "nightly", "model": "m", "task": "qa", "metric": "f1-score"}
@@ -28,7 +28,13 @@ def _record(
 def _outputs(tenant: str, *, error: str | None = None) -> ModelOutputs:
     """A shard of one sample that the runner ran for `tenant`."""
     return ModelOutputs(
-        tenant=tenant, benchmark_id="bm_1", model="m", task="qa", task_type="qa", metrics=["exact-match"], shard=0,
+        tenant=tenant,
+        benchmark_id="bm_1",
+        model="m",
+        task="qa",
+        task_type="qa",
+        metrics=["exact-match"],
+        shard=0,
         outputs=[SampleOutput(sample_id="s1", prediction="p", references=["p"], latency_ms=250.0, error=error)],
     )
 
@@ -46,7 +52,10 @@ def test_completion_sets_gauges_and_counts() -> None:
     assert _sample(telemetry, "benchmark_metric_delta", **cell) == -10.0
     assert _sample(telemetry, "benchmark_drift_detected", **cell) == 1.0
     assert _sample(telemetry, "benchmark_drift_p_value", **cell) == 0.01
-    assert _sample(telemetry, "benchmark_last_completed_timestamp_seconds", tenant="default", suite="nightly", model="m") == 1_800_000_000
+    assert (
+        _sample(telemetry, "benchmark_last_completed_timestamp_seconds", tenant="default", suite="nightly", model="m")
+        == 1_800_000_000
+    )
     assert _sample(telemetry, "benchmarks_total", tenant="default", status="completed") == 1
     assert _sample(telemetry, "benchmark_samples_total", tenant="default", outcome="error") == 2
     assert b"bm_1" not in generate_latest(telemetry.registry)  # no ids in labels
@@ -82,11 +91,15 @@ def test_two_tenants_same_named_suites_are_two_series() -> None:
     assert _sample(telemetry, "benchmark_metric_value", tenant="globex", **CELL) == 90.0
     assert _sample(telemetry, "benchmark_drift_detected", tenant="acme", **CELL) == 1.0
     assert _sample(telemetry, "benchmark_drift_detected", tenant="globex", **CELL) == 0.0
-    assert _sample(telemetry, "benchmark_last_completed_timestamp_seconds", tenant="globex", suite="nightly", model="m") == 1_800_000_100
+    assert (
+        _sample(telemetry, "benchmark_last_completed_timestamp_seconds", tenant="globex", suite="nightly", model="m")
+        == 1_800_000_100
+    )
     assert _sample(telemetry, "benchmarks_total", tenant="acme", status="completed") == 1
     assert _sample(telemetry, "benchmarks_total", tenant="globex", status="completed") == 1
-    values = [line for line in generate_latest(telemetry.registry).decode().splitlines()
-              if line.startswith("benchmark_metric_value{")]
+    values = [
+        line for line in generate_latest(telemetry.registry).decode().splitlines() if line.startswith("benchmark_metric_value{")
+    ]
     assert len(values) == 2
 
     # one tenant's latest run without drift clears that tenant's drift cells, not the other's

@@ -23,7 +23,7 @@ from shared.messaging import create_broker
 from shared.settings import Settings
 
 PASSWORD = "s3cret-Pa55word"
-SASL = dict(kafka_sasl_mechanism="SCRAM-SHA-512", kafka_sasl_username="benchmarks", kafka_sasl_password=PASSWORD)
+SASL = {"kafka_sasl_mechanism": "SCRAM-SHA-512", "kafka_sasl_username": "benchmarks", "kafka_sasl_password": PASSWORD}
 
 
 def _settings(**values: object) -> Settings:
@@ -40,7 +40,9 @@ def _refusal(**values: object) -> str:
 # --------------------------------------------------------------------------- certificates
 
 
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey] | None = None) -> x509.Certificate:
+def _certificate(
+    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey] | None = None
+) -> x509.Certificate:
     issuer_name, issuer_key = issuer or (subject, key)
     now = datetime.datetime.now(datetime.UTC)
     return (
@@ -57,11 +59,14 @@ def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[st
 
 
 def _pem(path: Path, *items: x509.Certificate | ec.EllipticCurvePrivateKey) -> Path:
-    path.write_bytes(b"".join(
-        item.public_bytes(serialization.Encoding.PEM) if isinstance(item, x509.Certificate)
-        else item.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        for item in items
-    ))
+    path.write_bytes(
+        b"".join(
+            item.public_bytes(serialization.Encoding.PEM)
+            if isinstance(item, x509.Certificate)
+            else item.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            for item in items
+        )
+    )
     return path
 
 
@@ -121,12 +126,19 @@ def test_a_key_needs_its_certificate() -> None:
 
 def test_unknown_protocols_and_mechanisms_are_refused_with_the_choices() -> None:
     assert "'PLAINTEXT', 'SSL', 'SASL_PLAINTEXT' or 'SASL_SSL'" in _refusal(kafka_security_protocol="TLS")
-    message = _refusal(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="GSSAPI", kafka_sasl_username="u", kafka_sasl_password=PASSWORD)
+    message = _refusal(
+        kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="GSSAPI", kafka_sasl_username="u", kafka_sasl_password=PASSWORD
+    )
     assert "kafka_sasl_mechanism" in message and "'SCRAM-SHA-512'" in message
 
 
 def test_protocol_and_mechanism_are_case_insensitive() -> None:
-    settings = _settings(kafka_security_protocol=" sasl_ssl", kafka_sasl_mechanism="scram-sha-256", kafka_sasl_username="u", kafka_sasl_password=PASSWORD)
+    settings = _settings(
+        kafka_security_protocol=" sasl_ssl",
+        kafka_sasl_mechanism="scram-sha-256",
+        kafka_sasl_username="u",
+        kafka_sasl_password=PASSWORD,
+    )
     assert (settings.kafka_security_protocol, settings.kafka_sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-256")
 
 
@@ -155,8 +167,11 @@ def test_sasl_plaintext_gives_the_mechanism_and_credentials_without_tls(mechanis
     settings = _settings(kafka_security_protocol="SASL_PLAINTEXT", **{**SASL, "kafka_sasl_mechanism": mechanism})
     assert type(broker_security(settings)) is security_type
     assert client_options(settings) == {
-        "security_protocol": "SASL_PLAINTEXT", "ssl_context": None, "sasl_mechanism": mechanism,
-        "sasl_plain_username": "benchmarks", "sasl_plain_password": PASSWORD,
+        "security_protocol": "SASL_PLAINTEXT",
+        "ssl_context": None,
+        "sasl_mechanism": mechanism,
+        "sasl_plain_username": "benchmarks",
+        "sasl_plain_password": PASSWORD,
     }
 
 
@@ -164,8 +179,10 @@ def test_sasl_ssl_checks_the_brokers_against_the_configured_ca(tls_files: dict[s
     settings = _settings(kafka_security_protocol="SASL_SSL", kafka_ssl_cafile=tls_files["ca"], **SASL)
     options = client_options(settings)
     assert {k: v for k, v in options.items() if k != "ssl_context"} == {
-        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": "benchmarks", "sasl_plain_password": PASSWORD,
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "benchmarks",
+        "sasl_plain_password": PASSWORD,
     }
     context = options["ssl_context"]
     assert isinstance(context, ssl.SSLContext)
@@ -185,7 +202,9 @@ def test_ssl_without_a_ca_file_trusts_the_system_cas_and_sends_no_credentials() 
 def test_a_client_certificate_is_loaded_for_mutual_tls(tls_files: dict[str, Path], files: tuple[str, str | None]) -> None:
     cert, key = files
     settings = _settings(
-        kafka_security_protocol="SSL", kafka_ssl_cafile=tls_files["ca"], kafka_ssl_certfile=tls_files[cert],
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=tls_files["ca"],
+        kafka_ssl_certfile=tls_files[cert],
         kafka_ssl_keyfile=tls_files[key] if key else None,
     )
     assert isinstance(client_options(settings)["ssl_context"], ssl.SSLContext)
@@ -195,8 +214,10 @@ def test_unreadable_tls_files_are_named(tls_files: dict[str, Path], tmp_path: Pa
     missing = tmp_path / "nowhere.crt"
     with pytest.raises(ValueError, match=rf"BENCH_KAFKA_SSL_CAFILE={missing}: not a readable PEM CA bundle"):
         client_options(_settings(kafka_security_protocol="SSL", kafka_ssl_cafile=missing))
-    mismatched = _settings(kafka_security_protocol="SSL", kafka_ssl_certfile=tls_files["cert"], kafka_ssl_keyfile=tls_files["other_key"])
-    with pytest.raises(ValueError, match="BENCH_KAFKA_SSL_CERTFILE=.*BENCH_KAFKA_SSL_KEYFILE=.*belong together"):
+    mismatched = _settings(
+        kafka_security_protocol="SSL", kafka_ssl_certfile=tls_files["cert"], kafka_ssl_keyfile=tls_files["other_key"]
+    )
+    with pytest.raises(ValueError, match=r"BENCH_KAFKA_SSL_CERTFILE=.*BENCH_KAFKA_SSL_KEYFILE=.*belong together"):
         client_options(mismatched)
 
 

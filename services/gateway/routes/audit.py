@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from services.gateway.dependencies import AUTH_RESPONSES, Administering
 from services.gateway.schemas import ApiModel
@@ -20,7 +21,7 @@ class AuditEntry(ApiModel):
     """`key.create`, `key.revoke`, `suite.create`, `suite.replace`, `suite.delete`, `baseline.pin`,
     `deployment`, `credential.put`, `credential.delete`."""
     target: str
-    detail: dict[str, Any] = {}
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class AuditPage(ApiModel):

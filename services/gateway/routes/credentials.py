@@ -8,7 +8,7 @@ only, and it is encrypted at rest with the operator's BENCH_CREDENTIALS_KEY (sha
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
@@ -26,9 +26,12 @@ __all__ = ["router", "credential_store"]
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"], responses=AUTH_RESPONSES)
 
 CredentialName = Annotated[
-    str, Path(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f/]+$", description="The name model configs give as `credential`")
+    str,
+    Path(
+        min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f/]+$", description="The name model configs give as `credential`"
+    ),
 ]
-NOT_FOUND = {404: {"description": "The tenant has no credential of this name"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "The tenant has no credential of this name"}}
 
 
 def credential_store(gateway: Gateway) -> CredentialStore:
@@ -85,7 +88,9 @@ class CredentialList(ApiModel):
         422: {"description": "A field is missing, of the wrong type, or refused; `detail` says which and why"},
     },
 )
-async def put_credential(name: CredentialName, body: CredentialRequest, gateway: Administering, response: Response) -> CredentialInfo:
+async def put_credential(
+    name: CredentialName, body: CredentialRequest, gateway: Administering, response: Response
+) -> CredentialInfo:
     """Create or replace the tenant's credential `name` (201 created, 200 replaced). Runners pick
     up a replaced or deleted credential within 30 seconds."""
     store = credential_store(gateway)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from services.gateway.deployments import handle_deployment
 from services.gateway.dependencies import AUTH_RESPONSES, Submitting
+from services.gateway.deployments import handle_deployment
 from services.gateway.routes.credentials import credential_store
 from services.gateway.schemas import ApiModel
 from services.gateway.validation import RequestProblem
@@ -36,7 +36,11 @@ async def deployment(event: DeploymentEvent, gateway: Submitting, response: Resp
     the API key's (a `tenant` field, if sent, must be the same)."""
     if "tenant" in event.model_fields_set and event.tenant != gateway.tenant:
         raise RequestProblem(("body", "tenant"), "the tenant comes from the API key; leave 'tenant' out")
-    run = await handle_deployment(gateway, event.model_copy(update={"tenant": gateway.tenant}), credentials=credential_store(gateway))
+    run = await handle_deployment(
+        gateway, event.model_copy(update={"tenant": gateway.tenant}), credentials=credential_store(gateway)
+    )
     if run.duplicate:
         response.status_code = status.HTTP_200_OK
-    return DeploymentAccepted(benchmark_id=run.benchmark_id, duplicate=run.duplicate, location=f"/v1/benchmarks/{run.benchmark_id}")
+    return DeploymentAccepted(
+        benchmark_id=run.benchmark_id, duplicate=run.duplicate, location=f"/v1/benchmarks/{run.benchmark_id}"
+    )

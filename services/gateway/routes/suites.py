@@ -8,23 +8,27 @@ from fastapi import APIRouter, Body, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 
-from shared.results.baselines import pin_baseline
 from services.gateway.dependencies import AUTH_RESPONSES, Administering, Gateway, IdempotencyKey, Reading, Submitting
 from services.gateway.routes.credentials import credential_store
 from services.gateway.runs import spec_for_run, start_benchmark
 from services.gateway.schemas import ApiModel, BenchmarkAccepted
 from services.gateway.validation import RequestProblem, check_model, check_submission, evaluations_of
 from shared.events import ClientTrigger, utc_now
+from shared.results.baselines import pin_baseline
 from shared.spec import ModelConfig
 from shared.suites import Suite
 
 router = APIRouter(prefix="/v1/suites", tags=["suites"], responses=AUTH_RESPONSES)
 
-REFUSED = {422: {"description": "A field is missing, of the wrong type, or refused; `detail` says which and why"}}
-NOT_FOUND = {404: {"description": "No suite of this name"}}
+REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"description": "A field is missing, of the wrong type, or refused; `detail` says which and why"}
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No suite of this name"}}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses={**REFUSED, 409: {"description": "The suite exists (PUT replaces)"}})
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, responses={**REFUSED, 409: {"description": "The suite exists (PUT replaces)"}}
+)
 async def create_suite(suite: Suite, gateway: Administering) -> dict[str, Any]:
     """Store a suite: a benchmark spec, its tolerances, and optionally a cron schedule."""
     await check_submission(
@@ -49,7 +53,9 @@ async def get_suite(name: str, gateway: Reading) -> dict[str, Any]:
 
 
 @router.put("/{name}", responses={**REFUSED, 201: {"description": "Created"}})
-async def put_suite(name: str, body: Annotated[dict[str, Any], Body()], gateway: Administering, response: Response) -> dict[str, Any]:
+async def put_suite(
+    name: str, body: Annotated[dict[str, Any], Body()], gateway: Administering, response: Response
+) -> dict[str, Any]:
     """Create or replace a suite (the name comes from the path). Changing the schedule starts it
     afresh: occurrences before the change never run."""
     if body.get("name", name) != name:
@@ -102,10 +108,16 @@ async def run_suite(
         evaluations = evaluations_of(spec, datasets)
     else:  # models given or an endpoint: their keys and URLs go through the same policies
         for index, model in enumerate(spec.models):
-            await check_model(model, gateway.settings, tenant=gateway.tenant, credentials=credentials, loc=("body", "models", index))
+            await check_model(
+                model, gateway.settings, tenant=gateway.tenant, credentials=credentials, loc=("body", "models", index)
+            )
     started = await start_benchmark(
-        gateway, spec, trigger=request.trigger, requested_by=gateway.actor,
-        trigger_detail=request.reason or f"run of suite {name!r} requested over the API", idempotency_key=idempotency_key,
+        gateway,
+        spec,
+        trigger=request.trigger,
+        requested_by=gateway.actor,
+        trigger_detail=request.reason or f"run of suite {name!r} requested over the API",
+        idempotency_key=idempotency_key,
         evaluations=evaluations,
     )
     return BenchmarkAccepted.of(started)
@@ -128,7 +140,12 @@ async def set_baseline(suite: str, body: BaselineRequest, gateway: Administering
     """Pin a completed benchmark of this suite (and tenant) as the suite's baseline, for all its
     models or those named."""
     pinned = await pin_baseline(gateway.store, suite, body.benchmark_id, body.models)
-    await gateway.record("baseline.pin", suite, benchmarkId=body.benchmark_id, models=sorted(m for m, b in pinned.items() if b == body.benchmark_id))
+    await gateway.record(
+        "baseline.pin",
+        suite,
+        benchmarkId=body.benchmark_id,
+        models=sorted(m for m, b in pinned.items() if b == body.benchmark_id),
+    )
     return Baseline(suite=suite, models=pinned)
 
 
