@@ -31,6 +31,7 @@ from services.cli.render import (
     stderr,
     stdout,
 )
+from services.gateway.roles import Role
 from shared.events import ClientTrigger
 from shared.settings import Settings
 from shared.spec import load_spec
@@ -354,13 +355,12 @@ def suite_delete(name: Annotated[str, typer.Argument(metavar="NAME")], url: UrlO
 
 # --- API keys and the audit trail --------------------------------------------------------------
 
+if TYPE_CHECKING:  # members made at run time (options.choices): to mypy, some StrEnum
+    RoleChoice = StrEnum
+else:
+    RoleChoice = choices("RoleChoice", Role)  # the gateway's roles (services/gateway/roles.py), its one home
+
 keys_app = typer.Typer(help="API keys of a gateway: who may read, submit or administer, for which tenant.", no_args_is_help=True)
-
-
-class RoleChoice(StrEnum):  # services.gateway.api_keys.Role, unimported: a CLI start stays light
-    reader = "reader"
-    submitter = "submitter"
-    admin = "admin"
 
 
 @keys_app.command("bootstrap")
@@ -404,11 +404,11 @@ def keys_bootstrap(
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Who or what will hold it (e.g. ci-deploys).")],
-    role: Annotated[RoleChoice, typer.Option(help="reader: read; submitter: also run; admin: also manage.")] = RoleChoice.reader,
+    role: Annotated[RoleChoice, typer.Option(help="reader: read; submitter: also run; admin: also manage.")] = "reader",  # type: ignore[assignment]
     url: UrlOption = None,
 ) -> None:
     """Create a key of your own tenant (needs an admin key in $BENCH_API_KEY); printed once."""
-    created = _call_gateway(url, "POST", "/v1/keys", json={"name": name, "role": role.value}).json()
+    created = _call_gateway(url, "POST", "/v1/keys", json={"name": name, "role": str(role)}).json()
     stderr.print(
         f"{created['role']} key {created['keyId']} for {created['name']!r} of tenant {created['tenant']!r} (shown once):"
     )

@@ -13,26 +13,19 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.gateway.roles import ROLES, Role, may
 from shared.errors import InvalidInput
 from shared.events import TENANT_PATTERN
 from shared.mongo import translated_errors
 
 __all__ = ["Role", "ROLES", "ApiKey", "KeyStore", "may"]
 
-Role = Literal["reader", "submitter", "admin"]
-ROLES: tuple[Role, ...] = get_args(Role)
-"""In rising order: each role may do all that the roles before it may."""
-
 _KEY = re.compile(r"^bk_(?P<id>[0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
-
-
-def may(role: Role, needed: Role) -> bool:
-    return ROLES.index(role) >= ROLES.index(needed)
 
 
 def _digest(key: str) -> str:
