@@ -118,14 +118,9 @@ def send(
     return response
 
 
-def fuzz(
-    operation: Any, examples: int, run: Callable[[Case, str | None], None], authorization: st.SearchStrategy[str | None]
-) -> None:
-    """`examples` Hypothesis cases of `operation`, valid and invalid ones alike, each passed to
-    `run` with an Authorization header drawn from `authorization`."""
-    modes = [operation.as_strategy(generation_mode=mode) for mode in GenerationMode]
-
-    @settings(
+def rounds(examples: int) -> settings:
+    """`examples` reproducible cases (derandomized, nothing stored between runs), none shrunk."""
+    return settings(
         max_examples=examples,
         derandomize=True,
         database=None,
@@ -134,6 +129,16 @@ def fuzz(
         suppress_health_check=list(HealthCheck),
         verbosity=Verbosity.quiet,
     )
+
+
+def fuzz(
+    operation: Any, examples: int, run: Callable[[Case, str | None], None], authorization: st.SearchStrategy[str | None]
+) -> None:
+    """`examples` Hypothesis cases of `operation`, valid and invalid ones alike, each passed to
+    `run` with an Authorization header drawn from `authorization`."""
+    modes = [operation.as_strategy(generation_mode=mode) for mode in GenerationMode]
+
+    @rounds(examples)
     @given(st.one_of(modes), authorization)
     def each(case: Case, header: str | None) -> None:
         run(case, header)
@@ -151,15 +156,7 @@ def fuzz_valid(schema: Any, examples: int, call: Callable[[Case], requests.Respo
     def draw(data: st.DataObject, path: str, method: str, **fixed: Any) -> Case:
         return data.draw(schema[path][method].as_strategy(GenerationMode.POSITIVE, **fixed))
 
-    @settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        verbosity=Verbosity.quiet,
-    )
+    @rounds(examples)
     @given(st.data())
     def each(data: st.DataObject) -> None:
         # an error is kept, not raised: Hypothesis would replay the round to show it, and a round's
