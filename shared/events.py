@@ -164,6 +164,8 @@ class WorkItem(Event):
     samples: list[Sample]
     examples: list[Sample] = Field(default_factory=list)
     """Few-shot examples shown before each sample (prompt.fewShot), not evaluated."""
+    trigger: Trigger = "api"
+    """What started the benchmark: the runners run some triggers' shards first (BENCH_PRIORITY_TRIGGERS)."""
 
     @property
     def key(self) -> str:

@@ -184,8 +184,11 @@ async def process_message(
     telemetry: DeliveryTelemetry | None = None,
     outage: Outage | None = None,
     dead_letters: bool = True,
+    event: E | None = None,
 ) -> None:
     """Parse, handle, publish the results; DLQ what can never succeed; raise what may later.
+
+    `event` is `raw` already parsed by the caller (shared/parallel_consumer.py parses to schedule).
 
     `dead_letters=False` is for the DLQ's own consumer: what it cannot process is skipped (with a
     line and a count), never dead-lettered again. `outage` hears of retryable failures and of the
@@ -217,11 +220,12 @@ async def process_message(
         )
         counts.skipped.labels(service=service, topic=source_topic).inc()
 
-    try:
-        event = event_type.model_validate_json(raw)
-    except ValidationError as exc:
-        await park(f"invalid {event_type.__name__}: {_describe(exc)}", 1)
-        return
+    if event is None:
+        try:
+            event = event_type.model_validate_json(raw)
+        except ValidationError as exc:
+            await park(f"invalid {event_type.__name__}: {_describe(exc)}", 1)
+            return
 
     for attempt in range(1, attempts + 1):
         try:

@@ -91,11 +91,14 @@ def worker_app(
     readiness: Sequence[tuple[str, Check]] = (),
     registry: CollectorRegistry | None = None,
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    after_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> AsgiFastStream:
     """A FastStream app served over ASGI: /healthz (alive), /readyz (Kafka and the `readiness`
     checks answered in the latest background round) and, given a registry, /metrics for
-    Prometheus. `after_shutdown` runs after the broker has stopped, i.e. after the messages in
+    Prometheus. `after_startup` runs once the broker is started (it can publish); `on_shutdown`
+    before the broker stops (it still can). `after_shutdown` runs after the broker has stopped, i.e. after the messages in
     flight were handled (for up to BENCH_SHUTDOWN_TIMEOUT_S): closing a client earlier would fail them."""
     monitor = readiness_monitor(broker, settings, readiness)
 
@@ -130,7 +133,8 @@ def worker_app(
         broker,
         asgi_routes=routes,
         on_startup=[create_topics, *on_startup, start_monitor],
-        on_shutdown=[monitor.stop],
+        after_startup=list(after_startup),
+        on_shutdown=[*on_shutdown, monitor.stop],
         after_shutdown=list(after_shutdown),
         logger=log,
     )

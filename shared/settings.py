@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.events import Trigger
+
 if TYPE_CHECKING:
     from shared.outbound import OutboundPolicy
 
@@ -38,6 +40,8 @@ class TenantQuota(BaseModel):
         """This quota's fields, falling back to `other`'s where unset."""
         return TenantQuota(**{**other.model_dump(exclude_none=True), **self.model_dump(exclude_none=True)})
 
+
+_PRIORITY_TRIGGERS: tuple[Trigger, ...] = ("schedule", "ci")
 
 DEFAULT_QUOTA = TenantQuota(benchmarks_in_flight=20, evaluations_per_day=200_000)
 
@@ -86,9 +90,29 @@ class Settings(BaseSettings):
     """Most model x sample evaluations one benchmark submitted over HTTP may ask for."""
     max_request_bytes: int = Field(default=900_000, ge=1_000)
     """Largest accepted request body: a request travels as one Kafka message (1 MB by default)."""
-    runner_shards_in_flight: int = Field(default=4, ge=1, le=64)
-    """Work shards one runner process runs at once (one consumer each, so at most one per
-    partition): keeps a model's concurrency limit busy between shards."""
+    runner_shards_in_flight: int = Field(default=64, ge=1, le=4096)
+    """Work shards one runner process runs at once, across all its partitions, benchmarks and
+    tenants (BENCH_RUNNER_SHARDS_IN_FLIGHT). Each model gets only as many as its concurrency can
+    serve; the rest wait in the runner's fair queue without holding a partition."""
+    runner_buffered_shards: int = Field(default=2000, ge=1, le=1_000_000)
+    """Most work shards one runner holds, queued or running (BENCH_RUNNER_BUFFERED_SHARDS): it reads
+    this far ahead of its slowest shard, so a small benchmark behind a big one is seen and run."""
+    runner_buffered_bytes: int = Field(default=64_000_000, ge=1_000_000, le=10**11)
+    """Most bytes of work shards one runner holds (BENCH_RUNNER_BUFFERED_BYTES): bounds its memory."""
+    tenant_weights: dict[str, float] = Field(default_factory=dict)
+    """Fair-share weight of each tenant's work on the runners (BENCH_TENANT_WEIGHTS, JSON:
+    {"team-a": 3}); unnamed tenants weigh 1. A tenant of weight 3 starts three times the samples
+    of a tenant of weight 1 while both wait."""
+    priority_triggers: Annotated[list[Trigger], NoDecode] = Field(default_factory=lambda: list(_PRIORITY_TRIGGERS))
+    """Triggers whose runs go before ad-hoc ones on the runners (BENCH_PRIORITY_TRIGGERS,
+    comma-separated from api, cli, schedule, deployment, ci). Fair share applies within a class."""
+    instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
+    """This process's stable name in its Kafka consumer groups (BENCH_INSTANCE_ID, e.g. the pod's
+    name): a restarted process takes its partitions back at once instead of after the session
+    timeout (static membership). Unset: dynamic members, which leave the group when they stop."""
+    kafka_session_timeout_s: float = Field(default=10.0, ge=1, le=1800)
+    """A consumer not heard of for this long is out of its group and its partitions move
+    (BENCH_KAFKA_SESSION_TIMEOUT_S)."""
     scheduler_interval_s: float = Field(default=30.0, gt=0, le=3600)
     """How often each gateway looks for due scheduled runs (BENCH_SCHEDULER_INTERVAL_S)."""
     scheduler_enabled: bool = True
@@ -214,7 +238,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name}: bind it to one or more http(s) base URLs")
         return bindings
 
-    @field_validator("outbound_allow", mode="before")
+    @field_validator("tenant_weights")
+    @classmethod
+    def _weights_are_positive(cls, weights: dict[str, float]) -> dict[str, float]:
+        for tenant, weight in weights.items():
+            if not weight > 0 or weight > 1e6:
+                raise ValueError(f"{tenant}: a weight is a number above 0 and at most 1,000,000")
+        return weights
+
+    @field_validator("outbound_allow", "priority_triggers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value

@@ -54,6 +54,7 @@ def plan_benchmark(
                         shard=index,
                         samples=list(samples),
                         examples=list(dataset.examples),
+                        trigger=request.trigger,
                     )
                 )
     plan = BenchmarkPlanned(
