@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Any
 
 from services.runner.adapters.base import Completion, GenerationRequest, ModelAdapter
 from services.runner.prompts import render_prompt
@@ -20,7 +22,7 @@ __all__ = ["run_work_item", "split_outputs"]
 async def run_work_item(item: WorkItem, adapter: ModelAdapter, *, concurrency: int | None = None) -> ModelOutputs:
     """Run every sample of the shard. Remote models are paced by their adapter (shared by all
     shards in the process), so by default the whole shard is submitted at once."""
-    limit = asyncio.Semaphore(concurrency or max(1, len(item.samples)))
+    limit: AbstractAsyncContextManager[Any] = asyncio.Semaphore(concurrency) if concurrency else nullcontext()
 
     async def run_sample(sample: Sample) -> SampleOutput:
         system, prompt = render_prompt(item.task, sample, item.examples)

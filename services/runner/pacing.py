@@ -13,9 +13,11 @@ One PacedModel wraps each model adapter and is shared by every shard a runner pr
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,14 +36,22 @@ __all__ = [
     "estimate_tokens",
 ]
 
+log = logging.getLogger(__name__)
+
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+
 DECREASE_COOLDOWN_S = 1.0
 """At most one halving per second: a burst of 429s from one overload is one signal, not ten."""
 
 
 class AdaptiveLimit:
-    """A concurrency limit with additive increase and multiplicative decrease."""
+    """A concurrency limit with additive increase and multiplicative decrease.
+
+    Waiters queue first come, first served; a freed slot is handed straight to the next waiter
+    (counted for it at once), so a request arriving meanwhile cannot take it and each waiter is
+    woken exactly once (with a Condition, woken waiters lost races and waited again: several
+    wake-ups per request with a few shards queued)."""
 
     def __init__(self, maximum: int, *, adaptive: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         self.maximum = maximum
@@ -50,19 +60,33 @@ class AdaptiveLimit:
         self._adaptive = adaptive
         self._clock = clock
         self._last_decrease = -math.inf
-        self._changed = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < max(1, int(self.limit)))
+        if not self._waiters and self.in_flight < max(1, int(self.limit)):
             self.in_flight += 1
+            return
+        slot = asyncio.get_running_loop().create_future()
+        self._waiters.append(slot)
+        try:
+            await slot
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled():
+                self.release()  # handed a slot, then cancelled before it could use it
+            elif slot in self._waiters:
+                self._waiters.remove(slot)
+            raise
 
-    async def release(self) -> None:
-        async with self._changed:
-            self.in_flight -= 1
-            # wake only as many waiters as there are free slots: waking every waiter on every
-            # release costs O(waiters) per request (hundreds when a few shards are queued)
-            self._changed.notify(max(1, int(self.limit)) - self.in_flight)
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self._waiters and self.in_flight < max(1, int(self.limit)):
+            slot = self._waiters.popleft()
+            if not slot.done():  # a cancelled waiter is skipped
+                slot.set_result(None)
+                self.in_flight += 1
 
     def on_rate_limited(self) -> None:
         now = self._clock()
@@ -73,6 +97,7 @@ class AdaptiveLimit:
     def on_success(self) -> None:
         if self._adaptive and self.limit < self.maximum:
             self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+            self._hand_over()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +191,12 @@ class PacedModel:
                 if not exc.retryable or attempt >= self._limits.max_retries:
                     raise
                 delay = self._delay(attempt, exc)
+                log.debug("%s; retry %d of %d in %.2fs", exc, attempt + 1, self._limits.max_retries, delay)
             else:
                 self.concurrency.on_success()
                 return completion
             finally:
-                await self.concurrency.release()
+                self.concurrency.release()
             attempt += 1
             await self._sleep(delay)  # outside the limit: a waiting retry holds no slot
 

@@ -71,6 +71,53 @@ async def test_adaptive_limit_halves_on_429s_and_recovers_slowly() -> None:
     assert fixed.limit == 16
 
 
+async def test_adaptive_limit_hands_freed_slots_to_waiters_in_order_and_never_exceeds_the_limit() -> None:
+    limit = AdaptiveLimit(2)
+    await limit.acquire()
+    await limit.acquire()
+    order: list[int] = []
+
+    async def wait(n: int) -> None:
+        await limit.acquire()
+        order.append(n)
+
+    waiters = [asyncio.create_task(wait(n)) for n in range(3)]
+    await asyncio.sleep(0)
+    assert order == [] and limit.in_flight == 2
+    limit.release()
+    newcomer = asyncio.create_task(wait(99))
+    await asyncio.sleep(0)
+    assert order == [0] and limit.in_flight == 2  # the freed slot went to the first waiter, not the newcomer
+    limit.release()
+    limit.release()
+    await asyncio.sleep(0)
+    assert order == [0, 1, 2] and limit.in_flight == 2
+    for _ in range(2):
+        limit.release()
+    await asyncio.wait_for(newcomer, timeout=5)
+    assert order == [0, 1, 2, 99] and limit.in_flight == 1
+    await asyncio.gather(*waiters)
+
+
+async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
+    limit = AdaptiveLimit(1)
+    await limit.acquire()
+    queued = asyncio.create_task(limit.acquire())
+    await asyncio.sleep(0)
+    queued.cancel()  # cancelled while waiting: leaves the queue
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    handed = asyncio.create_task(limit.acquire())
+    await asyncio.sleep(0)
+    limit.release()  # the slot is handed to `handed` ...
+    handed.cancel()  # ... which is cancelled before it runs: the slot comes back
+    with pytest.raises(asyncio.CancelledError):
+        await handed
+    assert limit.in_flight == 0
+    await asyncio.wait_for(limit.acquire(), timeout=5)
+    assert limit.in_flight == 1
+
+
 class Scripted:
     """Fails as scripted, then answers; counts calls and the most concurrent calls."""
 

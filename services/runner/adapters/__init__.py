@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
-
 from services.runner.adapters.anthropic import AnthropicModel
 from services.runner.adapters.base import Completion, GenerationRequest, ModelAdapter
 from services.runner.adapters.builtin import BuiltinModel
+from services.runner.adapters.http import Transport
 from services.runner.adapters.openai import OpenAIModel
 from shared.spec import ModelConfig
 
 __all__ = ["Completion", "GenerationRequest", "ModelAdapter", "create_adapter"]
 
 
-def create_adapter(
-    config: ModelConfig, *, api_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None
-) -> ModelAdapter:
+def create_adapter(config: ModelConfig, *, api_key: str | None = None, transport: Transport | None = None) -> ModelAdapter:
     """The adapter for `config`, sending `api_key` (the caller decides where it comes from: an
     environment variable, a tenant's credential) the way its provider wants it. `transport`
     carries the HTTP requests of remote models (the default connects anywhere)."""

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from services.runner.adapters.base import Completion, GenerationRequest
-from services.runner.adapters.http import dig, new_client, post_json, token_count
+from services.runner.adapters.http import Transport, dig, new_client, post_json, token_count
 from shared.errors import ModelResponseInvalid
 from shared.spec import ModelConfig
 
@@ -19,9 +17,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 class AnthropicModel:
     """`api_key` goes as `x-api-key` (none: no such header)."""
 
-    def __init__(
-        self, config: ModelConfig, *, api_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, config: ModelConfig, *, api_key: str | None = None, transport: Transport | None = None) -> None:
         headers = {"anthropic-version": ANTHROPIC_VERSION, **({"x-api-key": api_key} if api_key else {})}
         self._config = config
         self._client = new_client(config, headers, transport=transport)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from services.runner.adapters.base import Completion, GenerationRequest
-from services.runner.adapters.http import dig, new_client, post_json, token_count
+from services.runner.adapters.http import Transport, dig, new_client, post_json, token_count
 from shared.spec import ModelConfig
 
 __all__ = ["OpenAIModel"]
@@ -21,9 +19,7 @@ __all__ = ["OpenAIModel"]
 class OpenAIModel:
     """`api_key` goes as `Authorization: Bearer` (none: no such header)."""
 
-    def __init__(
-        self, config: ModelConfig, *, api_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, config: ModelConfig, *, api_key: str | None = None, transport: Transport | None = None) -> None:
         self._config = config
         self._client = new_client(config, {"authorization": f"Bearer {api_key}"} if api_key else {}, transport=transport)
 
