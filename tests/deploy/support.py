@@ -7,6 +7,7 @@ A missing tool fails the test with the command that installs it: nothing here ev
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -217,7 +218,15 @@ def subscriptions(settings) -> list[Subscription]:
                     )
                 )
 
-        with mock.patch.object(module, "subscribe", record):
+        def record_parallel(cfg, *, _service=service, topic_name: str, group: str, **kwargs):
+            # one ParallelConsumer (shared/parallel_consumer.py) a pod, however many records it runs
+            found.append(Subscription(_service, topic_name, cfg.topic_prefix + group, 1, "earliest"))
+            return mock.MagicMock(name="parallel consumer")
+
+        with contextlib.ExitStack() as patches:
+            patches.enter_context(mock.patch.object(module, "subscribe", record))
+            if hasattr(module, "ParallelConsumer"):
+                patches.enter_context(mock.patch.object(module, "ParallelConsumer", record_parallel))
             create_app(service, settings)
     assert found, "no subscriptions recorded: do services/*/app.py still call shared.messaging.subscribe?"
     return found

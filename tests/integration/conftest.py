@@ -87,7 +87,6 @@ def isolated_settings(
         "control_partitions": 2,
         "shard_size": 16,
         "retry_attempts": 2,
-        "runner_shards_in_flight": 1,  # one consumer per runner: two replicas surely split 3 partitions
         "outbound_allow": ["127.0.0.0/8", "::1"],  # the fake model server and test datasets are on loopback
     }
     return Settings(**{**values, **overrides})
