@@ -229,8 +229,11 @@ async def process_message(
 
     for attempt in range(1, attempts + 1):
         try:
-            for outgoing in await handler(event):
-                await publish_outgoing(outgoing, None)
+            # all at once: the producer batches them instead of one acks=all round trip each
+            # (a plan's hundreds of work items); every one is settled before the message is committed
+            sent = await asyncio.gather(*(publish_outgoing(o, None) for o in await handler(event)), return_exceptions=True)
+            for failure in (result for result in sent if isinstance(result, BaseException)):
+                raise failure
             if outage is not None:
                 outage.recovered()
             return

@@ -14,17 +14,32 @@ so its round costs the same however many finished benchmarks the store holds.
 No counters in documents: FerretDB 1.24 applies `$inc` as read-modify-write, so concurrent
 increments of one document get lost (measured: ten concurrent `$inc`s left 2). The aggregator
 counts newly inserted scores itself instead (see services/aggregator/handlers.py).
+
+Scores are never found by query while a benchmark runs. FerretDB 1.24's SQLite backend pushes
+down only a filter that is a single `_id` equality, and even that SQL does not use the table's
+`_id` index (its expression differs from the index's: `EXPLAIN` says SCAN), so every count, find,
+aggregate or upsert reads its whole collection (measured at 20,200 stored scores: 2.5-3.4 s for
+a count of 200, however it is asked). What a read costs is the size of the collection it reads.
+So a running benchmark's scores are inserted into a collection of its own (`live_scores_<hash>`,
+`_id` = model + task + sample, which refuses a second score of a sample), where counting and
+loading cost its own size only. When it finishes they are copied, a document per shard, to
+`score_archive` (for comparisons and drift, read by query), and its collection is dropped: the
+collections stay as few as the benchmarks in flight. `in_flight` says which benchmarks are live
+(`live`); others (finished, or started before live collections) are read from the archive, or
+from `sample_scores`, where earlier versions kept every score.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.results import UpdateResult
@@ -53,6 +68,11 @@ DUPLICATE_KEY = 11000
 ROUNDS_KEPT = timedelta(hours=1)
 LONG_READ_S = 120.0
 """Reads of a whole benchmark's scores may take longer than one operation's BENCH_STORE_TIMEOUT_S."""
+LIVE_PREFIX = "live_scores_"
+READ_BATCH = 1000
+"""Scores read at a time when counting or loading a benchmark's scores."""
+ARCHIVED_SHARD = 32
+"""Scores an archived document holds, as far as reading a batch at a time is concerned (BENCH_SHARD_SIZE's default)."""
 
 
 async def _upsert(operation: Callable[[], Awaitable[T]]) -> T:
@@ -71,6 +91,7 @@ class MongoStore:
         self._benchmarks = self._db["benchmarks"]
         self._scores = self._db["sample_scores"]
         self._in_flight = self._db["in_flight"]
+        self._archive = self._db["score_archive"]
         self._tenant = tenant
 
     @classmethod
@@ -98,6 +119,7 @@ class MongoStore:
                 unique=True,
                 name="one_score_per_sample",
             )
+            await self._archive.create_index([("tenant", ASCENDING), ("benchmarkId", ASCENDING)], name="benchmark")
 
     def for_tenant(self, tenant: str) -> MongoStore:
         """The same database, bound to another tenant (sharing this client: closing it closes ours)."""
@@ -119,8 +141,10 @@ class MongoStore:
     def _key(self, benchmark_id: str) -> dict[str, str]:
         return {"_id": json.dumps([self._tenant, benchmark_id])}
 
-    def _score_id(self, benchmark_id: str, model: str, task: str, sample_id: str) -> str:
-        return json.dumps([self._tenant, benchmark_id, model, task, sample_id])
+    def _live(self, benchmark_id: str) -> AsyncCollection[Document]:
+        """The running benchmark's own collection of scores."""
+        digest = hashlib.sha256(json.dumps([self._tenant, benchmark_id]).encode()).hexdigest()[:32]
+        return self._db[LIVE_PREFIX + digest]
 
     def _new_benchmark(self, benchmark_id: str, created_at: datetime) -> dict[str, Any]:
         """Fields of a benchmark document that whoever writes first creates."""
@@ -144,6 +168,7 @@ class MongoStore:
                             "request": request.to_wire().decode(),
                             "queued": False,
                             "redrives": 0,
+                            "live": True,
                         }
                     },
                     upsert=True,
@@ -214,20 +239,33 @@ class MongoStore:
         with translated_errors():
             await self._in_flight.update_one(self._key(benchmark_id), {"$set": fields})
 
+    async def scored_so_far(self, record: BenchmarkRecord) -> int:
+        """Scores stored, for a reader of progress, read without counting: every planned one once
+        completed; once failed, those it had then; while it runs, what the aggregator noted at its
+        last shard (0 before the first). Counted only for benchmarks older than these notes."""
+        if record.status == "completed" and record.plan is not None:
+            return record.plan.expected_samples
+        failed = record.status == "failed"
+        with translated_errors():
+            noted = await (self._benchmarks if failed else self._in_flight).find_one(
+                self._key(record.benchmark_id), {"scored": 1}
+            )
+        if noted is not None and (not failed or "scored" in noted):
+            return int(noted.get("scored") or 0)
+        return await self.count_scores(record.benchmark_id)
+
     async def forget_in_flight(self, benchmark_id: str) -> None:
+        """Stop watching the benchmark; its live scores go too (archived first by `complete` and `fail`)."""
         with translated_errors():
             await self._in_flight.delete_one(self._key(benchmark_id))
+            await self._live(benchmark_id).drop()
 
     async def shard_counts(self, benchmark_id: str) -> dict[tuple[str, str, int], int]:
         """Stored scores per model x task x shard (scores stored before shards were recorded count as shard -1)."""
         counts: dict[tuple[str, str, int], int] = {}
-        with translated_errors(), pymongo.timeout(LONG_READ_S):
-            cursor = self._scores.find(
-                {"tenant": self._tenant, "benchmarkId": benchmark_id}, {"_id": 0, "model": 1, "task": 1, "shard": 1}
-            )
-            async for d in cursor:
-                key = (d["model"], d["task"], int(d.get("shard", -1)))
-                counts[key] = counts.get(key, 0) + 1
+        async for batch in self._stored(benchmark_id, READ_BATCH):
+            for model, task, shard, _ in batch:
+                counts[(model, task, shard)] = counts.get((model, task, shard), 0) + 1
         return counts
 
     async def claim_round(self, name: str) -> bool:
@@ -281,6 +319,7 @@ class MongoStore:
                             "createdAt": plan.planned_at,
                             "queued": True,
                             "redrives": 0,
+                            "live": True,
                         }
                     },
                     upsert=True,
@@ -288,17 +327,13 @@ class MongoStore:
             )
 
     async def save_scores(self, scores: SampleScores) -> int:
-        """Insert each sample's score once; a replayed shard's duplicates are refused by `_id`.
-
-        Inserts, not upserts: FerretDB's SQLite backend scans the collection for an upsert's
-        filter, while an `_id` clash is found at once. The first stored score of a sample stands.
+        """Insert each sample's score once, into the benchmark's live collection; a replayed
+        shard's duplicates are refused by `_id`. The first stored score of a sample stands.
         Returns how many were new.
         """
         documents = [
             {
-                "_id": self._score_id(scores.benchmark_id, scores.model, scores.task, s.sample_id),
-                "tenant": self._tenant,
-                "benchmarkId": scores.benchmark_id,
+                "_id": json.dumps([scores.model, scores.task, s.sample_id]),
                 "model": scores.model,
                 "task": scores.task,
                 "sampleId": s.sample_id,
@@ -311,29 +346,105 @@ class MongoStore:
             return 0
         with translated_errors():
             try:
-                return len((await self._scores.insert_many(documents, ordered=False)).inserted_ids)
+                return len((await self._live(scores.benchmark_id).insert_many(documents, ordered=False)).inserted_ids)
             except BulkWriteError as exc:
                 if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
                     raise
                 return int(exc.details.get("nInserted", 0))
 
-    async def count_scores(self, benchmark_id: str) -> int:
+    async def _beyond_live(self, benchmark_id: str) -> bool:
+        """Whether some of its scores may be outside its live collection: it finished (archived),
+        it is not watched, or it started before live collections existed."""
         with translated_errors():
-            return await self._scores.count_documents({"tenant": self._tenant, "benchmarkId": benchmark_id})
+            entry = await self._in_flight.find_one(self._key(benchmark_id), {"live": 1})
+        return entry is None or not entry.get("live")
+
+    async def _stored(self, benchmark_id: str, batch: int) -> AsyncIterator[list[tuple[str, str, int, Document]]]:
+        """(model, task, shard, score) of every stored score of the benchmark once, `batch` at a
+        time (a timeout per read, not over the caller's work between batches)."""
+        fields = {"_id": 0, "model": 1, "task": 1, "shard": 1, "score": 1}
+        sources = [(self._live(benchmark_id).find({}, fields), batch)]
+        seen: set[tuple[str, str, str]] | None = None  # only scores of several sources may repeat
+        if await self._beyond_live(benchmark_id):
+            query = {"tenant": self._tenant, "benchmarkId": benchmark_id}
+            with translated_errors(), pymongo.timeout(LONG_READ_S):
+                archived = await self._archive.find_one(query, {"_id": 1})
+            if archived is not None:  # copied whole from the live collection: nothing else to read
+                sources = [(self._archive.find(query), max(1, batch // ARCHIVED_SHARD))]  # a document holds a shard
+            else:
+                sources.append((self._scores.find(query, fields), batch))
+                seen = set()
+        for cursor, documents_at_once in sources:
+            try:
+                while True:
+                    with translated_errors(), pymongo.timeout(LONG_READ_S):
+                        documents = await cursor.to_list(documents_at_once)
+                    if not documents:
+                        break
+                    stored = [
+                        (d["model"], d["task"], int(d.get("shard", -1)), score)
+                        for d in documents
+                        for score in (d["scores"] if "scores" in d else [d["score"]])
+                    ]
+                    if seen is not None:
+                        stored = [s for s in stored if (s[0], s[1], s[3]["sampleId"]) not in seen]
+                        seen.update((s[0], s[1], s[3]["sampleId"]) for s in stored)
+                    for start in range(0, len(stored), batch):
+                        yield stored[start : start + batch]
+            finally:
+                await cursor.close()
+
+    async def _batches(self, benchmark_id: str, batch: int) -> AsyncIterator[list[ScoredSample]]:
+        async for stored in self._stored(benchmark_id, batch):
+            yield [ScoredSample(model, task, SampleScore.model_validate(score)) for model, task, _, score in stored]
+
+    async def count_scores(self, benchmark_id: str) -> int:
+        """Scores stored: a running benchmark's counted in its own collection alone."""
+        if not await self._beyond_live(benchmark_id):
+            with translated_errors(), pymongo.timeout(LONG_READ_S):
+                return await self._live(benchmark_id).count_documents({})
+        return sum([len(batch) async for batch in self._batches(benchmark_id, READ_BATCH)])
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
+        return [scored async for batch in self._batches(benchmark_id, READ_BATCH) for scored in batch]
+
+    async def _archive_live(self, benchmark_id: str) -> int:
+        """Copy the live scores to `score_archive`, a document per shard (`_id` = benchmark +
+        model + task + shard: archiving again after a crash adds nothing); how many there were."""
+        shards: dict[tuple[str, str, int], list[Document]] = {}
         with translated_errors(), pymongo.timeout(LONG_READ_S):
-            cursor = self._scores.find(
-                {"tenant": self._tenant, "benchmarkId": benchmark_id}, {"_id": 0, "model": 1, "task": 1, "score": 1}
-            )
-            return [ScoredSample(d["model"], d["task"], SampleScore.model_validate(d["score"])) async for d in cursor]
+            async for d in self._live(benchmark_id).find({}, {"_id": 0}):
+                shards.setdefault((d["model"], d["task"], int(d["shard"])), []).append(d["score"])
+            documents: list[Document] = [
+                {
+                    "_id": json.dumps([self._tenant, benchmark_id, model, task, shard]),
+                    "tenant": self._tenant,
+                    "benchmarkId": benchmark_id,
+                    "model": model,
+                    "task": task,
+                    "shard": shard,
+                    "scores": scores,
+                }
+                for (model, task, shard), scores in shards.items()
+            ]
+            if not documents:
+                return 0
+            try:
+                await self._archive.insert_many(documents, ordered=False)
+            except BulkWriteError as exc:
+                if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                    raise
+        return sum(len(d["scores"]) for d in documents)
 
     async def complete(self, benchmark_id: str, report: dict[str, Any]) -> None:
+        await self._archive_live(benchmark_id)  # first: whatever step a crash interrupts, doing all again repairs it
         await self._set(benchmark_id, {"status": "completed", "report": report, "reason": None})
         await self.forget_in_flight(benchmark_id)
 
     async def fail(self, benchmark_id: str, reason: str) -> None:
-        await self._set(benchmark_id, {"status": "failed", "reason": stored_reason(reason)}, unless=FINISHED)
+        scored = await self._archive_live(benchmark_id)
+        fields = {"status": "failed", "reason": stored_reason(reason), "scored": scored}  # its progress, read without counting
+        await self._set(benchmark_id, fields, unless=FINISHED)
         await self.forget_in_flight(benchmark_id)
 
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None:

@@ -8,6 +8,7 @@ The tests after that line cover what only the distributed store does (the outbox
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -601,3 +602,63 @@ async def test_tracked_the_gauges_rebuild_reads_every_tenant(tracked: MongoStore
     await tracked.for_tenant("other").create_benchmark(_request("bm_theirs", at=T0 + timedelta(seconds=1)))
     assert _ids(await tracked.list_benchmarks()) == ["bm_ours"]
     assert _ids(await tracked.list_benchmarks(every_tenant=True)) == ["bm_theirs", "bm_ours"]
+
+
+async def test_tracked_a_running_benchmark_is_read_from_its_own_collection_then_from_the_archive(
+    tracked: MongoStore,
+) -> None:
+    request = _request()
+    await tracked.create_benchmark(request)
+    await tracked.save_plan(_plan(request, samples=3))
+    assert await tracked.save_scores(_scores(ids=("s0", "s1"))) == 2
+    assert await tracked.save_scores(_scores(ids=("s1", "s2"), shard=1, value=0.0)) == 1
+    await tracked.save_scores(_scores("bm_2", ids=("s0", "s5")))  # another benchmark's: never read with bm_1's
+    live = [name for name in await tracked.database.list_collection_names() if name.startswith("live_scores_")]
+    assert len(live) == 2  # one per running benchmark
+
+    def table(loaded: list) -> list[tuple[str, float]]:
+        return sorted((s.score.sample_id, s.score.scores["exact-match"]) for s in loaded)
+
+    running = table(await tracked.load_scores("bm_1"))
+    assert running == [("s0", 100.0), ("s1", 100.0), ("s2", 0.0)]
+    assert await tracked.count_scores("bm_1") == 3
+    assert await tracked.shard_counts("bm_1") == {("lead", "qa", 0): 2, ("lead", "qa", 1): 1}
+
+    await tracked.complete("bm_1", {"results": []})
+    await tracked.complete("bm_1", {"results": []})  # a replay after a crash: archived once
+    assert len([n for n in await tracked.database.list_collection_names() if n.startswith("live_scores_")]) == 1
+    assert table(await tracked.load_scores("bm_1")) == running and await tracked.count_scores("bm_1") == 3
+    assert await tracked.shard_counts("bm_1") == {("lead", "qa", 0): 2, ("lead", "qa", 1): 1}
+
+
+async def test_tracked_a_benchmark_started_before_live_collections_counts_its_older_scores_once(
+    tracked: MongoStore,
+) -> None:
+    await tracked.create_benchmark(_request())
+    await tracked.database["in_flight"].update_one({"benchmarkId": "bm_1"}, {"$unset": {"live": ""}})
+    score = _scores(ids=("s0",)).scores[0].model_dump(mode="json", by_alias=True)
+    await tracked.database["sample_scores"].insert_one(
+        {"tenant": "default", "benchmarkId": "bm_1", "model": "lead", "task": "qa", "sampleId": "s0", "shard": 0, "score": score}
+    )  # as earlier versions stored it
+    await tracked.save_scores(_scores(ids=("s0", "s1")))  # s0 redelivered after the upgrade
+    assert await tracked.count_scores("bm_1") == 2
+    assert sorted(s.score.sample_id for s in await tracked.load_scores("bm_1")) == ["s0", "s1"]
+    assert await tracked.shard_counts("bm_1") == {("lead", "qa", 0): 2}
+
+
+async def test_tracked_progress_reads_the_noted_tally_while_running_and_the_plan_once_completed(
+    tracked: MongoStore,
+) -> None:
+    request = _request()
+    await tracked.create_benchmark(request)
+    await tracked.save_plan(_plan(request, samples=3))
+    await tracked.save_scores(_scores(ids=("s0", "s1")))
+    running = await tracked.get_benchmark("bm_1")
+    assert running is not None and await tracked.scored_so_far(running) == 0  # nothing noted yet
+    await tracked.note_progress("bm_1", scored=2, at=T0)
+    assert await tracked.scored_so_far(running) == 2
+    await tracked.fail("bm_1", "stalled")
+    failed = await tracked.get_benchmark("bm_1")
+    assert failed is not None and await tracked.scored_so_far(failed) == 2  # kept when it failed
+    completed = dataclasses.replace(failed, status="completed")
+    assert await tracked.scored_so_far(completed) == 3

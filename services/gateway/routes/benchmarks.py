@@ -66,7 +66,7 @@ async def get_benchmark(benchmark_id: str, gateway: Reading) -> BenchmarkView:
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no benchmark {benchmark_id!r}")
     progress = Progress(
-        scored=await gateway.store.count_scores(benchmark_id),
+        scored=await gateway.store.scored_so_far(record),
         expected=record.plan.expected_samples if record.plan else None,
     )
     return BenchmarkView.of(record, verdict=verdict_of(record), progress=progress)
