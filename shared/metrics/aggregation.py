@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from shared.metrics.base import CorpusStatistic, Metric
-from shared.statistics import MeanWithCI, bootstrap_picks, mean_with_ci
+from shared.statistics import PICKS_AT_ONCE, MeanWithCI, bootstrap_picks, mean_with_ci
 
-__all__ = ["aggregate_with_ci", "corpus_with_ci"]
+__all__ = ["aggregate_with_ci", "corpus_stats_with_ci", "corpus_with_ci"]
 
 _CHUNK = 64
-"""Resamples summed at once: bounds memory at _CHUNK x samples x fields floats."""
+"""Resamples summed at once: bounds memory at _CHUNK x samples x fields floats, and at
+PICKS_AT_ONCE floats for a large corpus."""
 
 
 def aggregate_with_ci(
@@ -51,15 +52,26 @@ def corpus_with_ci(
         stats = np.array([[sample[name] for name in statistic.fields] for sample in details], dtype=float)
     except KeyError as exc:
         raise ValueError(f"a sample lacks the sufficient statistic {exc.args[0]!r} of a corpus metric") from None
+    return corpus_stats_with_ci(statistic, stats, seed=seed, resamples=resamples, level=level)
+
+
+def corpus_stats_with_ci(
+    statistic: CorpusStatistic, stats: np.ndarray, *, seed: int, resamples: int = 1000, level: float = 0.95
+) -> MeanWithCI:
+    """`corpus_with_ci` of the samples' sufficient statistics as rows (`statistic.fields` order)
+    of a float array: how the report aggregates without a dict per sample."""
+    if len(stats) == 0:
+        return MeanWithCI(mean=None, ci_low=None, ci_high=None, n=0)
     value = float(statistic.compute(stats.sum(axis=0).tolist()))
-    n = len(details)
+    n = len(stats)
     if n == 1:
         return MeanWithCI(mean=value, ci_low=value, ci_high=value, n=1)
+    chunk = max(1, min(_CHUNK, PICKS_AT_ONCE // stats.size))  # a row's sums do not depend on the chunk
     values = [
         statistic.compute(totals)
         for picks in bootstrap_picks(np.random.default_rng(seed), n, resamples)  # as mean_with_ci draws them
-        for start in range(0, len(picks), _CHUNK)
-        for totals in stats[picks[start : start + _CHUNK]].sum(axis=1).tolist()
+        for start in range(0, len(picks), chunk)
+        for totals in stats[picks[start : start + chunk]].sum(axis=1).tolist()
     ]
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(np.asarray(values, dtype=float), [tail, 100 - tail])

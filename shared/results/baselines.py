@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from shared.errors import InvalidInput
-from shared.results.comparison import Run, compare_runs
+from shared.results.comparison import Run, compare_runs, sample_values
+from shared.results.drift import Cells
 from shared.results.models import Comparison
 from shared.results.store import BenchmarkRecord, BenchmarkStore
 
@@ -35,7 +37,10 @@ async def _run(store: BenchmarkStore, benchmark_id: str) -> Run:
         raise InvalidInput(f"no benchmark {benchmark_id!r}")
     if record.status != "completed":
         raise InvalidInput(f"{benchmark_id} is {record.status}: only completed benchmarks can be compared")
-    return record, await store.load_scores(benchmark_id)
+    values: Cells = {}
+    async for batch in store.iter_scores(benchmark_id):
+        sample_values(batch, into=values)
+    return record, values
 
 
 async def compare_benchmark(
@@ -60,13 +65,16 @@ async def compare(
     return (await compare_benchmark(store, benchmark_id, against, tolerance=tolerance, seed=seed)).to_json()
 
 
-async def drift_section(store: BenchmarkStore, record: BenchmarkRecord, run: Run, *, seed: int) -> Comparison | None:
-    """The `drift` section of a newly completed benchmark whose suite has a baseline."""
+async def drift_section(
+    store: BenchmarkStore, record: BenchmarkRecord, values: Callable[[], Cells], *, seed: int
+) -> Comparison | None:
+    """The `drift` section of a newly completed benchmark whose suite has a baseline; `values`
+    gives its per-sample scores (called only when there is a baseline to compare with)."""
     pinned = {model: bid for model, bid in (await store.get_baseline(record.suite)).items() if bid != record.benchmark_id}
     if not pinned:
         return None
     try:
-        return await _compare_with(store, run, pinned, seed=seed)
+        return await _compare_with(store, (record, values()), pinned, seed=seed)
     except InvalidInput:
         return None  # the pinned baseline is gone: report without drift rather than fail
 

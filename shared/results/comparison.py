@@ -6,8 +6,7 @@ that differ are refused with the reason, the rest are compared with shared.resul
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from shared.metrics.registry import METRICS
@@ -16,16 +15,18 @@ from shared.results.models import Comparison, Refusal
 from shared.results.report import ScoredSample
 from shared.results.store import BenchmarkRecord
 
-__all__ = ["Run", "compare_runs", "decide_cells"]
+__all__ = ["Run", "compare_runs", "decide_cells", "sample_values"]
 
-Run = tuple[BenchmarkRecord, Sequence[ScoredSample]]
+Run = tuple[BenchmarkRecord, Cells]
+"""A run and its per-sample scores."""
 
 
-def _values(scored: Sequence[ScoredSample]) -> Cells:
-    cells: Cells = defaultdict(dict)
+def sample_values(scored: Iterable[ScoredSample], into: Cells | None = None) -> Cells:
+    """The rows' scores by cell and sample id, added to `into` (a batch at a time) or to new cells."""
+    cells: Cells = {} if into is None else into
     for row in scored:
         for metric, value in row.score.scores.items():
-            cells[(row.model, row.task, metric)][row.score.sample_id] = value
+            cells.setdefault((row.model, row.task, metric), {})[row.score.sample_id] = value
     return cells
 
 
@@ -39,10 +40,9 @@ def compare_runs(
 ) -> Comparison:
     """Compare every model of `current` with the run `baselines` names for it. The tolerance of a
     metric is `tolerance` if given, else the suite's `tolerances` for it, else 0."""
-    record, scored = current
+    record, now = current
     if record.plan is None:
         raise ValueError(f"{record.benchmark_id} has no plan yet: nothing to compare")
-    now = _values(scored)
     keys: list[tuple[str, str, str]] = []
     refused: list[Refusal] = []
     before: Cells = {}
@@ -50,9 +50,8 @@ def compare_runs(
         if model not in baselines:
             refused.append(Refusal(model=model, task=None, reason="no baseline for this model"))
             continue
-        base_record, base_scored = baselines[model]
+        base_record, base_values = baselines[model]
         base_tasks = {task.name: task for task in (base_record.plan.tasks if base_record.plan else [])}
-        base_values = _values(base_scored)
         for task in record.plan.tasks:
             reason = _why_not_comparable(task, base_tasks.get(task.name), base_record.benchmark_id)
             if reason:
@@ -60,7 +59,7 @@ def compare_runs(
                 continue
             for metric in task.metrics:
                 key = (model, task.name, metric)
-                before[key] = base_values[key]
+                before[key] = base_values.get(key, {})
                 keys.append(key)
     decided = decide_cells(
         before,
@@ -89,11 +88,11 @@ def decide_cells(
             task=task,
             metric=metric,
             baseline=before[(model, task, metric)],
-            current=after[(model, task, metric)],
+            current=after.get((model, task, metric), {}),
             tolerance=tolerance_of(metric),
             seed=seed,
             # right-or-wrong scores get an exact McNemar test
-            binary=is_binary([*before[(model, task, metric)].values(), *after[(model, task, metric)].values()]),
+            binary=is_binary([*before[(model, task, metric)].values(), *after.get((model, task, metric), {}).values()]),
         )
         for model, task, metric in keys
     ]

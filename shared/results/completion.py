@@ -13,7 +13,7 @@ from typing import cast
 
 from shared.events import BenchmarkCompleted, RunVerdict, Trigger
 from shared.results.baselines import drift_section
-from shared.results.report import build_report, report_of
+from shared.results.report import PlanSamples, report_from, report_of
 from shared.results.store import BenchmarkRecord, BenchmarkStore
 
 __all__ = ["complete_if_done", "fail_benchmark", "completion_event", "verdict_of"]
@@ -44,18 +44,16 @@ async def complete_if_done(
         scored = await store.count_scores(benchmark_id)
     if scored < record.plan.expected_samples:
         return None
-    loaded = await store.load_scores(benchmark_id)
-    if len(loaded) < record.plan.expected_samples:  # a stale count: never report half a benchmark
+    samples = PlanSamples(record.plan)  # a few numbers per sample, read a batch at a time
+    loaded = 0
+    async for batch in store.iter_scores(benchmark_id):
+        samples.add(batch)
+        loaded += len(batch)
+    if loaded < record.plan.expected_samples:  # a stale count: never report half a benchmark
         return None
-    report = build_report(
-        record.plan,
-        loaded,
-        status="completed",
-        bootstrap_seed=bootstrap_seed,
-        bootstrap_resamples=bootstrap_resamples,
-    )
+    report = report_from(samples, status="completed", bootstrap_seed=bootstrap_seed, bootstrap_resamples=bootstrap_resamples)
     done = dataclasses.replace(record, status="completed", reason=None)
-    drift = await drift_section(store, done, (done, loaded), seed=bootstrap_seed)
+    drift = await drift_section(store, done, samples.values, seed=bootstrap_seed)
     stored = report.model_copy(update={"drift": drift}).to_json()
     finished = dataclasses.replace(done, report=stored)
     await store.complete(benchmark_id, stored)

@@ -49,6 +49,7 @@ from shared.mongo import translated_errors
 from shared.results.report import ScoredSample
 from shared.results.store import (
     FINISHED,
+    SCORE_BATCH,
     BenchmarkFilter,
     BenchmarkRecord,
     InFlight,
@@ -407,6 +408,10 @@ class MongoStore:
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
         return [scored async for batch in self._batches(benchmark_id, READ_BATCH) for scored in batch]
+
+    async def iter_scores(self, benchmark_id: str, *, batch: int = SCORE_BATCH) -> AsyncIterator[list[ScoredSample]]:
+        async for scored in self._batches(benchmark_id, batch):
+            yield scored
 
     async def _archive_live(self, benchmark_id: str) -> int:
         """Copy the live scores to `score_archive`, a document per shard (`_id` = benchmark +

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from shared.events import BenchmarkPlanned, BenchmarkRequested, SampleScore, Sam
 from shared.results.report import ScoredSample
 from shared.results.store import (
     FINISHED,
+    SCORE_BATCH,
     BenchmarkFilter,
     BenchmarkRecord,
     as_utc,
@@ -172,6 +174,22 @@ class SqliteStore:
             (self._tenant, benchmark_id),
         )
         return [ScoredSample(r["model"], r["task"], SampleScore.model_validate_json(r["score"])) for r in rows]
+
+    async def iter_scores(self, benchmark_id: str, *, batch: int = SCORE_BATCH) -> AsyncIterator[list[ScoredSample]]:
+        # pages in primary-key order, each a query of its own: no cursor stays open while the
+        # caller awaits (and may write on this connection)
+        after = ("", "", "")
+        while True:
+            rows = self._db.execute(
+                "SELECT model, task, sample_id, score FROM sample_scores WHERE tenant = ? AND benchmark_id = ?"
+                " AND (model, task, sample_id) > (?, ?, ?) ORDER BY model, task, sample_id LIMIT ?",
+                (self._tenant, benchmark_id, *after, batch),
+            ).fetchall()
+            if not rows:
+                return
+            yield [ScoredSample(r["model"], r["task"], SampleScore.model_validate_json(r["score"])) for r in rows]
+            last = rows[-1]
+            after = (last["model"], last["task"], last["sample_id"])
 
     async def complete(self, benchmark_id: str, report: dict[str, Any]) -> None:
         self._update(benchmark_id, status="completed", report=json.dumps(report), reason=None)

@@ -15,6 +15,7 @@ tests/integration/test_store_contract.py:
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from shared.results.report import ScoredSample
 __all__ = [
     "FINISHED",
     "REASON_CHARS",
+    "SCORE_BATCH",
     "BenchmarkFilter",
     "BenchmarkRecord",
     "BenchmarkStore",
@@ -41,6 +43,8 @@ FINISHED: tuple[Status, ...] = ("completed", "failed")
 """Statuses `fail` leaves as they are."""
 REASON_CHARS = 2000
 """A failure's reason is stored up to this many characters."""
+SCORE_BATCH = 1000
+"""Scores `iter_scores` reads at a time."""
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -196,6 +200,11 @@ class BenchmarkStore(Protocol):
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
         """Every stored score of the benchmark, in no particular order (empty for an unknown one)."""
+        ...
+
+    def iter_scores(self, benchmark_id: str, *, batch: int = SCORE_BATCH) -> AsyncIterator[list[ScoredSample]]:
+        """`load_scores` a batch of at most `batch` scores at a time, each score once, in no
+        particular order: what a reader that keeps only a few figures per sample holds."""
         ...
 
     async def complete(self, benchmark_id: str, report: dict[str, Any]) -> None:

@@ -276,6 +276,21 @@ async def test_scores_of_an_unknown_benchmark_are_none_and_may_come_before_its_r
     assert await store.count_scores("bm_1") == 2
 
 
+async def test_scores_stream_back_in_batches_each_score_once(store: BenchmarkStore) -> None:
+    await store.save_scores(_scores(ids=tuple(f"s{i}" for i in range(7))))
+    await store.save_scores(_scores(ids=("s0", "s1", "s2"), model="extractive", value=0.0))
+    await store.save_scores(_scores(ids=("s0", "s9"), task="summary", shard=1))
+    await store.save_scores(_scores(ids=("s0", "s1"), value=0.0))  # a replay: the first scores stand
+    await store.save_scores(_scores("bm_2", ids=("s0",)))
+
+    batches = [batch async for batch in store.iter_scores("bm_1", batch=3)]
+    assert [len(batch) for batch in batches] == [3, 3, 3, 3]
+    streamed = sorted((row for batch in batches for row in batch), key=lambda s: (s.model, s.task, s.score.sample_id))
+    loaded = sorted(await store.load_scores("bm_1"), key=lambda s: (s.model, s.task, s.score.sample_id))
+    assert streamed == loaded and len({(s.model, s.task, s.score.sample_id) for s in streamed}) == 12
+    assert [batch async for batch in store.iter_scores("bm_nothing")] == []
+
+
 # --- complete and fail --------------------------------------------------------------------------------
 
 

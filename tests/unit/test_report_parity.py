@@ -8,14 +8,16 @@ to the last bit. Regenerate it only for a deliberate change of the numbers:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from shared.events import BenchmarkPlanned, SampleScore, SampleScores, TaskPlan
 from shared.metrics.registry import get_metric
-from shared.results.comparison import compare_runs
+from shared.results.comparison import compare_runs, sample_values
 from shared.results.completion import complete_if_done
 from shared.results.report import ScoredSample, build_report
 from shared.results.sqlite_store import SqliteStore
@@ -91,32 +93,44 @@ def _record(plan: BenchmarkPlanned) -> BenchmarkRecord:
     )
 
 
-def _figures() -> dict[str, Any]:
+async def _completed_with_drift(path: Path) -> dict[str, Any] | None:
+    """bm_now's report as the completion path makes it (scores read back from a store), with the
+    drift section against bm_base, the suite's baseline."""
+    store = SqliteStore(path)
+    record = None
+    try:
+        for benchmark_id, seed in (("bm_base", 1), ("bm_now", 2)):
+            await store.save_plan(_plan(benchmark_id))
+            rows = _scored(seed)
+            for model in MODELS:
+                for task in TASKS:
+                    mine = [row.score for row in rows if (row.model, row.task) == (model, task)]
+                    await store.save_scores(SampleScores(benchmark_id=benchmark_id, model=model, task=task, shard=0, scores=mine))
+            record = await complete_if_done(store, benchmark_id, bootstrap_seed=3, bootstrap_resamples=400)
+            await store.set_baseline("parity", dict.fromkeys(MODELS, "bm_base"))
+        return record.report if record is not None else None
+    finally:
+        await store.close()
+
+
+def _figures(directory: Path) -> dict[str, Any]:
     baseline, current = _scored(1), _scored(2)
     report = build_report(_plan("bm_now"), current, status="completed", bootstrap_seed=3, bootstrap_resamples=400)
-    comparison = compare_runs((_record(_plan("bm_now")), current), {m: (_record(_plan("bm_base")), baseline) for m in MODELS})
-    return {"report": report.to_json(), "comparison": comparison.to_json()}
+    comparison = compare_runs(
+        (_record(_plan("bm_now")), sample_values(current)),
+        {m: (_record(_plan("bm_base")), sample_values(baseline)) for m in MODELS},
+    )
+    stored = asyncio.run(_completed_with_drift(directory / "parity.db"))
+    return {"report": report.to_json(), "comparison": comparison.to_json(), "stored": stored}
 
 
-def test_report_and_comparison_match_the_pinned_figures() -> None:
-    assert _figures() == json.loads(GOLDEN.read_text())
-
-
-async def test_a_stored_run_completes_with_the_pinned_report(tmp_path: Path) -> None:
-    """The completion path (scores streamed back from the store) gives the same report."""
-    store = SqliteStore(tmp_path / "parity.db")
-    plan = _plan("bm_now")
-    await store.save_plan(plan)
-    rows = _scored(2)
-    for model in MODELS:
-        for task in TASKS:
-            mine = [row.score for row in rows if (row.model, row.task) == (model, task)]
-            await store.save_scores(SampleScores(benchmark_id="bm_now", model=model, task=task, shard=0, scores=mine))
-    record = await complete_if_done(store, "bm_now", bootstrap_seed=3, bootstrap_resamples=400)
-    await store.close()
-    assert record is not None and record.report == json.loads(GOLDEN.read_text())["report"]
+def test_report_comparison_and_completion_match_the_pinned_figures(tmp_path: Path) -> None:
+    golden = json.loads(GOLDEN.read_text())
+    assert _figures(tmp_path) == golden
+    assert golden["stored"]["drift"]["cells"] and {**golden["stored"], "drift": None} == {**golden["report"], "drift": None}
 
 
 if __name__ == "__main__":
     GOLDEN.parent.mkdir(exist_ok=True)
-    GOLDEN.write_text(json.dumps(_figures(), indent=1, sort_keys=True) + "\n")
+    with tempfile.TemporaryDirectory() as directory:
+        GOLDEN.write_text(json.dumps(_figures(Path(directory)), indent=1, sort_keys=True) + "\n")
