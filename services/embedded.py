@@ -1,7 +1,9 @@
 """The embedded runtime: the four stages chained in-process over the SQLite store, no servers.
 
 Exactly the stage functions the Kafka services call, in the same order: plan -> run -> score ->
-store the scores -> aggregate when every planned sample is scored.
+store the scores -> aggregate when every planned sample is scored. Memory follows the work in
+flight, not the benchmark's size: work items are made as `concurrency` workers take them, and
+the report reads the scores back a batch at a time (shared/results/completion.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from services.runner.cache import ResponseCache
 from services.runner.executor import run_work_item
 from services.runner.models import ModelPool
-from services.runner.planner import plan_benchmark
+from services.runner.planner import plan_work
 from services.scorer.scoring import score_outputs
 from shared.datasets import Dataset, load_task_dataset
 from shared.errors import ModelConfigError
@@ -64,26 +66,31 @@ async def run_benchmark(
     request = BenchmarkRequested(
         tenant=settings.tenant, benchmark_id=new_benchmark_id(), spec=spec, trigger=trigger, requested_by=requested_by
     )
-    plan, work = plan_benchmark(request, datasets, shard_size=settings.shard_size, max_message_bytes=settings.max_message_bytes)
+    plan, work = plan_work(request, datasets, shard_size=settings.shard_size, max_message_bytes=settings.max_message_bytes)
     await store.create_benchmark(request)
     await store.save_plan(plan)
     if on_plan:
         on_plan(plan)
 
-    in_flight = asyncio.Semaphore(settings.concurrency)
     scored = 0
 
-    async def process(item_index: int) -> None:
+    async def take_work() -> None:
+        """Run, score and store work items, one at a time, until none is left: the work items
+        are made as they are taken, so only `concurrency` of them exist at once."""
         nonlocal scored
-        item = work[item_index]
-        async with in_flight:
+        for item in work:
             outputs = await run_work_item(item, models.get(item.model, tenant=item.tenant))
-        scored += await store.save_scores(score_outputs(outputs))
-        if on_progress:
-            on_progress(scored, plan.expected_samples)
+            scored += await store.save_scores(score_outputs(outputs))
+            if on_progress:
+                on_progress(scored, plan.expected_samples)
 
+    workers = [asyncio.ensure_future(take_work()) for _ in range(settings.concurrency)]
     try:
-        await asyncio.gather(*(process(i) for i in range(len(work))))
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:  # after a failure, the others stop too
+                worker.cancel()
         record = await complete_if_done(
             store,
             request.benchmark_id,

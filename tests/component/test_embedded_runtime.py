@@ -52,6 +52,37 @@ def _without_latency(report: dict) -> list[dict]:
     return [{k: v for k, v in cell.items() if k != "latencyMs"} for cell in report["details"]]
 
 
+async def test_only_the_work_in_flight_is_planned_out(
+    store: SqliteStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Work items are made as workers take them: never more than `concurrency` unfinished at once."""
+    settings = settings.model_copy(update={"concurrency": 3, "shard_size": 8})
+    counts = {"taken": 0, "run": 0, "most": 0}
+    plan_work, run_work_item = embedded.plan_work, embedded.run_work_item
+
+    def counted_plan(*args, **kwargs):
+        plan, work = plan_work(*args, **kwargs)
+
+        def taken():
+            for item in work:
+                counts["taken"] += 1
+                counts["most"] = max(counts["most"], counts["taken"] - counts["run"])
+                yield item
+
+        return plan, taken()
+
+    async def counted_run(item, model):
+        outputs = await run_work_item(item, model)
+        counts["run"] += 1
+        return outputs
+
+    monkeypatch.setattr(embedded, "plan_work", counted_plan)
+    monkeypatch.setattr(embedded, "run_work_item", counted_run)
+    await embedded.run_benchmark(load_spec(QUICKSTART), base_dir=EXAMPLES, store=store, settings=settings)
+    assert counts["taken"] == counts["run"] == 2 * (60 // 8 + 1) * 2  # 2 models x 2 tasks of 60 samples, 8 a shard
+    assert counts["most"] == 3
+
+
 async def test_a_crash_mid_run_marks_the_benchmark_failed(
     store: SqliteStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
