@@ -17,8 +17,7 @@ def json_objects(
 ) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(number, "location line N", object) for each non-blank line; `error` for bad JSON or a
     line that is not an object."""
-    # split on "\n" only: str.splitlines() also splits inside JSON strings holding U+2028 and friends
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         where = f"{location} {unit} {number}"
@@ -29,6 +28,16 @@ def json_objects(
         if not isinstance(record, dict):
             raise error(f"{where}: expected a JSON object, got {json_type(record)}")
         yield number, where, record
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines, one at a time (a large file's text is not held twice). Split on line
+    feeds only: str.splitlines() also splits inside JSON strings holding U+2028 and friends."""
+    start = 0
+    while (end := text.find("\n", start)) >= 0:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
 
 
 def json_type(value: object) -> str:
