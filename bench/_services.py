@@ -38,6 +38,7 @@ from shared.results.mongo_store import MongoStore  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
 __all__ = [
+    "CpuUsage",
     "Deployment",
     "Service",
     "bench_settings",
@@ -105,9 +106,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def fake_model_server(latency_ms: float) -> Iterator[str]:
+def fake_model_server(latency_ms: float) -> Iterator[tuple[str, int]]:
     """tests/fakes/model_server.py in a process of its own (not a thread of the bench, whose GIL
-    it would share); yields its URL."""
+    it would share); yields its URL and pid."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.model_server", "--port", "0", "--latency-ms", str(latency_ms)],
         cwd=REPO,
@@ -120,7 +121,7 @@ def fake_model_server(latency_ms: float) -> Iterator[str]:
         url = process.stdout.readline().strip() if ready else ""
         if not url.startswith("http"):
             raise RuntimeError(f"the fake model server did not print its URL within 30 s: {url!r}")
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -150,11 +151,13 @@ class Deployment:
         launched = []
         for _ in range(replicas):
             port = _free_port()
-            log_path = self.workdir / f"{name}-{sum(s.name == name for s in self.started)}.log"
+            instance = f"{name}-{sum(s.name == name for s in self.started)}"
+            log_path = self.workdir / f"{instance}.log"
             with log_path.open("wb") as log_file:
                 process = subprocess.Popen(
                     [str(Path(sys.executable).parent / "benchmarks"), "serve", name, "--port", str(port)],
-                    env=_environment(self.settings, **env),
+                    # a name of its own in its consumer groups, as a StatefulSet's pod name would be
+                    env=_environment(self.settings, **{"BENCH_INSTANCE_ID": instance, **env}),
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                 )
@@ -322,3 +325,34 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
     fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuUsage:
+    """CPU used from now on by the whole machine and by some processes (by name), in cores: CPU
+    seconds over the machine's elapsed seconds (/proc/stat's, per core)."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self._processes = processes
+        self._machine = cpu_busy()
+        self._start = {name: process_cpu_seconds(pid) for name, pid in processes.items()}
+        self._end: dict[str, float] = {}
+        self._window = 0.0
+        self._busy = 0.0
+
+    def stop(self) -> None:
+        busy, total = cpu_busy()
+        self._end = {name: process_cpu_seconds(pid) for name, pid in self._processes.items()}
+        self._window = (total - self._machine[1]) / (os.cpu_count() or 1)
+        self._busy = busy - self._machine[0]
+
+    def seconds(self, name: str) -> float:
+        """CPU seconds of process `name` between start and stop."""
+        return self._end[name] - self._start[name]
+
+    def cores(self) -> str:
+        """Stops the count (once) and says it: "machine 1.92 of 2, runner 0 0.71, ..."."""
+        if not self._end:
+            self.stop()
+        parts = [f"machine {self._busy / self._window:.2f} of {os.cpu_count()}"]
+        parts += [f"{name} {self.seconds(name) / self._window:.2f}" for name in self._processes]
+        return ", ".join(parts)

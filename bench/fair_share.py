@@ -114,7 +114,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-fair-share-"))
     deployment = Deployment(settings, workdir)
     try:
-        with fake_model_server(args.latency_ms) as model_url:
+        with fake_model_server(args.latency_ms) as (model_url, _):
             for name in ("aggregator", "scorer", "runner", "gateway"):
                 deployment.start(name)
             gateway = deployment.started[-1].url

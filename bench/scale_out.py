@@ -42,13 +42,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _services import (
+    CpuUsage,
     Deployment,
     bench_settings,
-    cpu_busy,
     fake_model_server,
     median,
     messages_in,
-    process_cpu_seconds,
     topic_timestamps,
     wait_group_stable,
     wait_until,
@@ -83,18 +82,23 @@ def measure_runner(replicas: int, args: argparse.Namespace) -> Measured:
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-runner-"))
     deployment = Deployment(settings, workdir)
     try:
-        with fake_model_server(args.latency_ms) as model_url:
-            deployment.start("runner", replicas=replicas)
+        with fake_model_server(args.latency_ms) as (model_url, model_pid):
+            runners = deployment.start("runner", replicas=replicas)
             (gateway,) = deployment.start("gateway")
             tenant = Tenant(gateway.url, deployment.api_key("team-a"))
             wait_group_stable(settings, "benchmarks-runner", members=replicas)
             warm_up, _ = tenant.submit(big_body(4 * SAMPLES_PER_MESSAGE * replicas, model_url, args.concurrency))
             outputs_of(settings, warm_up, 4 * SAMPLES_PER_MESSAGE * replicas, timeout=120)
 
+            processes = {f"runner {i}": runner.process.pid for i, runner in enumerate(runners)}
+            usage = CpuUsage(processes | {"fake model": model_pid} | kafka_process())
             posted = time.time()
             benchmark_id, _ = tenant.submit(big_body(args.samples, model_url, args.concurrency))
             ceiling = replicas * args.concurrency / (args.latency_ms / 1000)
             stamps = outputs_of(settings, benchmark_id, args.samples, timeout=3 * args.samples / ceiling + 60)
+            cores = usage.cores()
+            # how the work was split (the runner logs each shard it ran): keyed partitions need not be even
+            shards = [runner.log_path.read_text(errors="replace").count(f"ran shard {benchmark_id}:") for runner in runners]
     except BaseException:
         print_logs(deployment)
         raise
@@ -108,7 +112,8 @@ def measure_runner(replicas: int, args: argparse.Namespace) -> Measured:
         replicas,
         rate,
         f"{args.samples} samples in {seconds:.1f}s from POST to the last output (first output after"
-        f" {stamps[0] - posted:.1f}s); ceiling {replicas} x C/L = {ceiling:.0f}/s, {rate / ceiling:.0%} of it",
+        f" {stamps[0] - posted:.1f}s); ceiling {replicas} x C/L = {ceiling:.0f}/s, {rate / ceiling:.0%} of it;"
+        f" shards run per replica: {' + '.join(map(str, shards))}; cores busy: {cores}",
     )
 
 
@@ -178,27 +183,25 @@ def in_process_rate(load: list[bytes]) -> float:
     return len(some) * SAMPLES_PER_MESSAGE / (time.process_time() - started)
 
 
-def kafka_pid() -> int | None:
-    """The broker started by scripts/services.sh, when its pid file is where the script keeps it."""
+def kafka_process() -> dict[str, int]:
+    """{"Kafka": pid} of the broker scripts/services.sh started, when its pid file is where the
+    script keeps it; else {}."""
     state = Path(os.environ.get("BENCH_SERVICES_STATE", "/tmp/benchmarks-services"))
     try:
-        return int((state / "kafka.pid").read_text().strip())
+        return {"Kafka": int((state / "kafka.pid").read_text().strip())}
     except (OSError, ValueError):
-        return None
+        return {}
 
 
 def measure_scorer(replicas: int, args: argparse.Namespace, load: list[bytes]) -> Measured:
     settings = bench_settings("scale-scorer")
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-scorer-"))
     deployment = Deployment(settings, workdir)
-    broker = kafka_pid()
     try:
         asyncio.run(ensure_topics(settings))
         scorers = deployment.start("scorer", replicas=replicas)
         wait_group_stable(settings, "benchmarks-scorer", members=replicas)
-        cpu0 = {s.process.pid: process_cpu_seconds(s.process.pid) for s in scorers}
-        broker0 = process_cpu_seconds(broker) if broker else 0.0
-        busy0, total0 = cpu_busy()
+        usage = CpuUsage({f"scorer {i}": s.process.pid for i, s in enumerate(scorers)} | kafka_process())
         start = time.time()
         asyncio.run(produce(settings, load))
         wait_until(
@@ -207,9 +210,8 @@ def measure_scorer(replicas: int, args: argparse.Namespace, load: list[bytes]) -
             timeout=len(load) * SAMPLES_PER_MESSAGE / 50 + 60,  # at 50 samples/s, a quarter of the slowest seen
             interval=0.5,
         )
-        busy1, total1 = cpu_busy()
-        cpu1 = {pid: process_cpu_seconds(pid) for pid in cpu0}
-        broker1 = process_cpu_seconds(broker) if broker else 0.0
+        cores = usage.cores()
+        scorer_cpu = sum(usage.seconds(f"scorer {i}") for i in range(replicas))
         scores = topic_timestamps(settings, topics.BENCHMARKS_SCORES, done=lambda m: len(m) >= len(load), timeout=60)
     except BaseException:
         print_logs(deployment)
@@ -220,17 +222,11 @@ def measure_scorer(replicas: int, args: argparse.Namespace, load: list[bytes]) -
         shutil.rmtree(workdir, ignore_errors=True)
     samples = len(load) * SAMPLES_PER_MESSAGE
     seconds = max(stamp for stamp, _ in scores) - start
-    # CPU use as a share of the polled window (/proc/stat's, a little longer than `seconds`)
-    window = (total1 - total0) / (os.cpu_count() or 1)
-    scorer_cpu = sum(cpu1.values()) - sum(cpu0.values())
-    scorer_cores = " + ".join(f"{(cpu1[pid] - cpu0[pid]) / window:.2f}" for pid in cpu0)
-    broker_cores = f", Kafka {(broker1 - broker0) / window:.2f}" if broker else ""
     return Measured(
         replicas,
         samples / seconds,
         f"{samples} samples in {seconds:.1f}s from the first output produced to the last score;"
-        f" cores busy: machine {(busy1 - busy0) / window:.2f} of {os.cpu_count()}, scorers {scorer_cores}{broker_cores};"
-        f" {samples / scorer_cpu:.0f} samples per scorer CPU second",
+        f" cores busy: {cores}; {samples / scorer_cpu:.0f} samples per scorer CPU second",
     )
 
 
