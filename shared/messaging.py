@@ -343,6 +343,8 @@ def subscribe(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
         max_workers=workers if workers > 1 else None,
+        session_timeout_ms=int(settings.kafka_session_timeout_s * 1000),
+        heartbeat_interval_ms=max(100, int(settings.kafka_session_timeout_s * 1000) // 3),
     )
     async def consume(message: KafkaMessage) -> None:
         record = message.raw_message

@@ -26,13 +26,15 @@ class PartitionOffsets:
         """One past the highest offset taken."""
         self._committed: int | None = None
 
-    def taken(self, offset: int) -> None:
-        """The consumer took the record at `offset` (offsets are taken in increasing order)."""
+    def taken(self, offset: int) -> bool:
+        """The consumer took the record at `offset`: True, or False when it had taken it before
+        (a fetch that went back, e.g. after a reset): that record is running or done already."""
         if self._next is not None and offset < self._next:
-            raise ValueError(f"offset {offset} taken after {self._next - 1}: offsets are taken in order")
+            return False
         self._next = offset + 1
         self._unfinished.add(offset)
         heapq.heappush(self._heap, offset)
+        return True
 
     def finished(self, offset: int) -> None:
         """The record at `offset` is done: its results are published, or it was dead-lettered."""

@@ -127,6 +127,7 @@ class ParallelConsumer(Generic[E]):
         self._on_change = on_change
         self.queue: FairQueue[Record[E]] = FairQueue(weights)
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
+        self._revoking: set[TopicPartition] = set()
         self._running: dict[asyncio.Task[None], Job[Record[E]]] = {}
         self._waiting_retry: set[asyncio.Task[None]] = set()
         self._held_bytes = 0
@@ -177,7 +178,7 @@ class ParallelConsumer(Generic[E]):
         )
         await self._consumer.start()
         self._consumer.subscribe([self._topic_name], listener=_Rebalance(self))
-        self._loop_task = asyncio.create_task(self._loop(), name=f"{self._service}: consume {self._topic}")
+        self._loop_task = asyncio.create_task(self._keep_consuming(), name=f"{self._service}: consume {self._topic}")
 
     async def stop(self, timeout_s: float) -> None:
         """Stop taking records, give the running ones `timeout_s` to finish, commit, leave the group."""
@@ -202,6 +203,16 @@ class ParallelConsumer(Generic[E]):
         await consumer.stop()
 
     # --- the loop ---------------------------------------------------------------------------------
+
+    async def _keep_consuming(self) -> None:
+        """The loop, started again after anything unforeseen: a runner that stopped taking work
+        while it still answered /readyz would be the worst failure of all."""
+        while not self._stopping:
+            try:
+                await self._loop()
+            except Exception:
+                log.exception("consuming %s failed; starting again in 1 s", self._topic)
+                await asyncio.sleep(1.0)
 
     async def _loop(self) -> None:
         consumer = self._consumer
@@ -253,7 +264,9 @@ class ParallelConsumer(Generic[E]):
 
     def _take(self, partition: TopicPartition, message: Any) -> None:
         offsets = self._offsets.get(partition)
-        if offsets is None:  # a fetch answered after its partition was revoked
+        if offsets is None or partition in self._revoking:  # a fetch answered as its partition went
+            return
+        if not offsets.taken(message.offset):
             return
         raw: bytes = message.value or b""
         key = message.key.decode("utf-8", errors="replace") if message.key else None
@@ -261,8 +274,11 @@ class ParallelConsumer(Generic[E]):
             event: E | None = self._event_type.model_validate_json(raw)
         except ValidationError:
             event = None
-        shape = self._classify(event, key)
-        offsets.taken(message.offset)
+        try:
+            shape = self._classify(event, key)
+        except Exception:  # a record it cannot place still runs (and is dead-lettered if it must be)
+            log.exception("%s offset %d: cannot place it in the queue; it runs alone", partition, message.offset)
+            shape = Shape(tenant="", benchmark=f"unplaced:{partition}:{message.offset}", lane=("unplaced",), priority=0)
         self._held += 1
         self._held_bytes += len(raw)
         self.queue.push(
@@ -380,6 +396,7 @@ class ParallelConsumer(Generic[E]):
             await asyncio.wait(late)
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._revoking |= revoked
         dropped = self.queue.remove(lambda job: job.payload.partition in revoked)
         for job in dropped:
             self._release(job.payload)
@@ -391,6 +408,7 @@ class ParallelConsumer(Generic[E]):
             log.warning("committing revoked %s partitions failed: %s", self._topic, exc)
         for partition in revoked:
             self._offsets.pop(partition, None)
+        self._revoking -= revoked
         if revoked:
             log.info("gave up %s: %d queued records dropped", sorted(p.partition for p in revoked), len(dropped))
 
