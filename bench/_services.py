@@ -44,7 +44,6 @@ __all__ = [
     "bench_settings",
     "cpu_busy",
     "fake_model_server",
-    "median",
     "messages_in",
     "process_cpu_seconds",
     "topic_timestamps",
@@ -65,12 +64,6 @@ def wait_until(what: str, check: Callable[[], T | None], *, timeout: float, inte
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def bench_settings(name: str, **overrides: Any) -> Settings:

@@ -25,13 +25,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _services import REPO, Deployment, bench_settings, fake_model_server, median, wait_until
+from _services import REPO, Deployment, bench_settings, fake_model_server, wait_until
 
 
 def qa_records(count: int) -> list[dict[str, Any]]:

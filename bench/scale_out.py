@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -46,7 +47,6 @@ from _services import (
     Deployment,
     bench_settings,
     fake_model_server,
-    median,
     messages_in,
     topic_timestamps,
     wait_group_stable,
