@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from services.aggregator.telemetry import AggregatorTelemetry
 from shared import topics
@@ -16,6 +19,19 @@ __all__ = ["AggregatorHandlers"]
 
 TALLY_SIZE = 10_000
 """Benchmarks whose tally is kept; one forgotten is counted in the store again when next seen."""
+NOTE_EVERY_S = 1.0
+"""The tally is noted for the reconciler and progress readers at most this often per benchmark
+(a store write per shard cost as much as storing the shard's scores)."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """What this replica knows of a benchmark it stores scores of."""
+
+    scored: int
+    expected: int | None = None
+    """Samples planned, once the plan is stored: below it, nothing needs reading to know it is not complete."""
+    noted_at: float = -math.inf
 
 
 class AggregatorHandlers:
@@ -31,7 +47,7 @@ class AggregatorHandlers:
         self._settings = settings
         self._open_store = store
         self._telemetry = telemetry or AggregatorTelemetry()
-        self._tally: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._tally: OrderedDict[tuple[str, str], Tally] = OrderedDict()
         """(tenant, benchmark id) -> scores stored, as far as this replica knows."""
 
     def attach(self, store: TrackedStore) -> None:
@@ -47,6 +63,8 @@ class AggregatorHandlers:
     async def on_benchmark_planned(self, plan: BenchmarkPlanned) -> list[Outgoing]:
         store = self._store(plan.tenant)
         await store.save_plan(plan)
+        if (tally := self._tally.get((plan.tenant, plan.benchmark_id))) is not None:
+            tally.expected = None  # planned again (a re-drive): read the plan again
         if plan.error is not None:
             await store.fail(plan.benchmark_id, f"planning failed: {plan.error}")
             self._telemetry.observe_failure(plan.tenant)
@@ -54,26 +72,33 @@ class AggregatorHandlers:
 
     async def on_sample_scores(self, scores: SampleScores) -> list[Outgoing]:
         store, benchmark_id = self._store(scores.tenant), scores.benchmark_id
-        tally = (scores.tenant, benchmark_id)
+        key = (scores.tenant, benchmark_id)
         try:
             added = await store.save_scores(scores)
         except BaseException:
             # the insert may still be applied after we gave up on it: count in the store next time
-            self._tally.pop(tally, None)
+            self._tally.pop(key, None)
             raise
-        if tally in self._tally and added == len(scores.scores):
-            self._tally[tally] += added
-            self._tally.move_to_end(tally)
+        tally = self._tally.get(key)
+        if tally is not None and added == len(scores.scores):
+            tally.scored += added
         else:
             # new to this replica, or some samples were stored before (a redelivery, or an
             # insert that timed out here but was applied): the tally may be stale, so re-count
-            self._tally[tally] = await store.count_scores(benchmark_id)
-            self._tally.move_to_end(tally)
+            tally = self._tally[key] = Tally(scored=await store.count_scores(benchmark_id))
             if len(self._tally) > TALLY_SIZE:
                 self._tally.popitem(last=False)
-        # what the reconciler reads to tell a moving benchmark from a stalled one, without counting
-        await store.note_progress(benchmark_id, scored=self._tally[tally], at=utc_now())
-        return await self._announce_if_done(store, benchmark_id, scored=self._tally[tally])
+        self._tally.move_to_end(key)
+        if (now := time.monotonic()) - tally.noted_at >= NOTE_EVERY_S:
+            # what the reconciler reads to tell a moving benchmark from a stalled one, without counting
+            await store.note_progress(benchmark_id, scored=tally.scored, at=utc_now())
+            tally.noted_at = now
+        if tally.expected is None:
+            record = await store.get_benchmark(benchmark_id)
+            tally.expected = record.plan.expected_samples if record is not None and record.plan is not None else None
+        if tally.expected is not None and tally.scored < tally.expected:
+            return []  # samples are missing: no need to read the benchmark to know it is not complete
+        return await self._announce_if_done(store, benchmark_id, scored=tally.scored)
 
     async def on_dead_letter(self, letter: DeadLetter) -> list[Outgoing]:
         """A message of a benchmark could not be processed: fail that benchmark with the reason,

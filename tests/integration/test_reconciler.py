@@ -16,6 +16,7 @@ from shared.datasets import load_task_dataset
 from shared.events import BenchmarkRequested, DeadLetter, SampleScore, SampleScores, WorkItem, utc_now
 from shared.messaging import Outgoing
 from shared.results.mongo_store import MongoStore
+from shared.results.store import BenchmarkRecord
 from shared.settings import Settings
 from shared.spec import parse_spec
 
@@ -123,6 +124,51 @@ async def test_a_benchmark_whose_scores_are_all_stored_completes_even_if_its_cou
     assert report.completed == ["bm_quiet"] and sent[0].event.status == "completed"
     assert (await store.get_benchmark("bm_quiet")).status == "completed"
     assert await store.unfinished(limit=10) == []  # finished benchmarks leave the reconciler's list
+
+
+class CountingStore(MongoStore):
+    """The real store, counting the benchmark reads the aggregator makes."""
+
+    reads = 0
+
+    def for_tenant(self, tenant: str) -> CountingStore:
+        assert tenant == self.tenant
+        return self
+
+    async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None:
+        self.reads += 1
+        return await super().get_benchmark(benchmark_id)
+
+
+async def test_the_aggregator_reads_a_planned_benchmark_only_when_its_tally_reaches_the_plan(
+    store: MongoStore, settings: Settings
+) -> None:
+    request = _request(samples=12)
+    plan, work = _plan(request, shard_size=4)
+    await store.create_benchmark(request)
+    counting = CountingStore(store._client, settings.mongo_database, tenant=store.tenant)
+    handlers = AggregatorHandlers(settings, counting)
+    await handlers.on_benchmark_planned(plan)
+    assert await handlers.on_sample_scores(_scores(work[0])) == []  # first sight: counts, learns the plan
+    reads = counting.reads
+    assert await handlers.on_sample_scores(_scores(work[1])) == []
+    assert counting.reads == reads  # 8 of 12: nothing to read
+    [completed] = await handlers.on_sample_scores(_scores(work[2]))
+    assert completed.event.status == "completed" and completed.event.results
+
+
+async def test_scores_that_overtake_their_plan_complete_the_benchmark_when_it_arrives(
+    store: MongoStore, settings: Settings
+) -> None:
+    request = _request(samples=8)
+    plan, work = _plan(request, shard_size=4)
+    await store.create_benchmark(request)
+    handlers = AggregatorHandlers(settings, store)
+    for item in work:
+        assert await handlers.on_sample_scores(_scores(item)) == []  # no plan yet: cannot be complete
+    [completed] = await handlers.on_benchmark_planned(plan)
+    assert completed.event.status == "completed"
+    assert await store.unfinished(limit=10) == []  # finished: no longer watched
 
 
 async def test_a_stalled_benchmark_is_re_driven_for_its_missing_shards_then_failed_with_the_reason(
