@@ -12,6 +12,13 @@ this process (time.process_time), so other work on the machine does not count ag
 each figure is the best of --repeat runs, the runs of both interleaved. The numbers of both are
 compared on every pair and must be identical.
 
+"end to end" (short pairs): what `benchmarks score --input PAIRS.JSONL` does in-process (the
+CLI's own function: read and check the JSONL file, score every pair, write a JSON line per pair
+with every metric and its details, then the summary line with bootstrap intervals) against
+rouge-score doing the same reading, scoring and writing in a plain loop (json.loads per line,
+score_multi, json.dumps per line, no summary), both writing to a file; cold caches, as a fresh
+CLI process has. The per-pair lines of both are compared and must hold the same numbers.
+
 Texts are newline-separated sentences of 8-25 consecutive words from the example documents
 (real English with punctuation, digits and names); about 60 tokens (short) or 600 (long). A
 prediction keeps about half of its reference's sentences, some words dropped, and fills up with
@@ -21,9 +28,11 @@ other sentences, as an extractive summary would.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,6 +101,57 @@ def ours(pairs: list[Pair]) -> list[tuple]:
     return results
 
 
+def write_pairs(pairs: list[Pair], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for number, (prediction, reference) in enumerate(pairs):
+            out.write(json.dumps({"id": number, "prediction": prediction, "reference": reference}) + "\n")
+
+
+def rouge_score_end_to_end(pairs_path: Path, out_path: Path) -> None:
+    """rouge-score in a plain loop over the file: a line of scores and details per pair."""
+    scorer = RougeScorer(list(rouge.ROUGE_TYPES.values()), use_stemmer=True)
+    with pairs_path.open(encoding="utf-8") as lines, out_path.open("w", encoding="utf-8") as out:
+        for number, line in enumerate(lines, start=1):
+            record = json.loads(line)
+            scores = scorer.score_multi([record["reference"]], record["prediction"])
+            row = {
+                "line": number,
+                "id": record["id"],
+                "scores": {name: scores[t].fmeasure for name, t in rouge.ROUGE_TYPES.items()},
+                "details": {
+                    name: {"precision": scores[t].precision, "recall": scores[t].recall} for name, t in rouge.ROUGE_TYPES.items()
+                },
+            }
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def ours_end_to_end(pairs_path: Path, out_path: Path) -> None:
+    """`benchmarks score --input pairs_path` (the CLI's function, in-process), stdout to out_path."""
+    from services.cli.scoring import score
+
+    rouge.clear_caches()  # a fresh process knows no stems
+    with out_path.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
+        score(input_path=pairs_path)
+
+
+def end_to_end(pairs: list[Pair], repeat: int) -> tuple[float, float, bool]:
+    """Best CPU seconds of rouge-score's loop and of ours over `repeat` interleaved rounds, and
+    whether every per-pair line holds the same numbers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pairs_path, theirs_path, ours_path = Path(tmp, "pairs.jsonl"), Path(tmp, "theirs.jsonl"), Path(tmp, "ours.jsonl")
+        write_pairs(pairs, pairs_path)
+        best = [float("inf"), float("inf")]
+        for _ in range(repeat):
+            for i, run in enumerate((rouge_score_end_to_end, ours_end_to_end)):
+                start = time.process_time()
+                run(pairs_path, theirs_path if i == 0 else ours_path)
+                best[i] = min(best[i], time.process_time() - start)
+        theirs = [json.loads(line) for line in theirs_path.read_text(encoding="utf-8").splitlines()]
+        ours_lines = [json.loads(line) for line in ours_path.read_text(encoding="utf-8").splitlines()]
+        identical = ours_lines[:-1] == theirs and "summary" in ours_lines[-1]
+    return best[0], best[1], identical
+
+
 def best_times(
     runs: list[Callable[[list[Pair]], list[tuple]]], pairs: list[Pair], repeat: int
 ) -> list[tuple[float, list[tuple]]]:
@@ -135,6 +195,13 @@ def main() -> None:
             f" {count / cold:9.0f}/s {reference / cold:4.0f}x {count / warm:9.0f}/s {reference / warm:4.0f}x"
             f"  {'yes' if identical else 'NO'}"
         )
+    pairs = make_pairs(args.short_pairs, 60, rng)
+    reference, ours_seconds, identical = end_to_end(pairs, args.repeat)
+    print(
+        f"end to end, short texts, {args.short_pairs} pairs (read the JSONL, score, write a line per pair; ours also"
+        f" the summary line): rouge-score {args.short_pairs / reference:.1f}/s, `benchmarks score`"
+        f" {args.short_pairs / ours_seconds:.0f}/s, {reference / ours_seconds:.0f}x  identical: {'yes' if identical else 'NO'}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,19 +12,34 @@ aggregates them as reports do (mean or corpus statistic, with a seeded bootstrap
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from shared.errors import InvalidInput, UnknownMetric
 from shared.jsonl import json_objects, json_type
 from shared.metrics.aggregation import aggregate_with_ci
 from shared.metrics.base import Metric, MetricValue
 from shared.metrics.registry import get_metric
+from shared.statistics import MeanWithCI, bootstrap_picks
 
-__all__ = ["Pair", "ScoredPair", "parse_metric_names", "parse_pairs", "read_pairs", "score_pair", "summarize"]
+__all__ = [
+    "Pair",
+    "ScoredPair",
+    "means_with_ci",
+    "parse_metric_names",
+    "parse_pairs",
+    "read_pairs",
+    "score_pair",
+    "summarize",
+]
 
 STDIN = "-"
 
@@ -52,6 +67,53 @@ class ScoredPair:
         if details:
             row["details"] = details
         return row
+
+    def line(self) -> str:
+        """`row()` as a line of JSON, exactly as json.dumps(row, ensure_ascii=False) writes it,
+        built directly: json.dumps per pair cost about as much as all the rest of `benchmarks
+        score` but the scoring."""
+        parts = ['{"line": ', str(self.pair.line)]
+        if self.pair.id is not None:
+            parts += [', "id": ', _dumps(self.pair.id)]
+        parts += [', "scores": {', ", ".join(f"{_key(name)}: {_number(v.value)}" for name, v in self.values.items()), "}"]
+        details = [
+            f"{_key(name)}: {{{', '.join(f'{_key(field)}: {_number(x)}' for field, x in v.details.items())}}}"
+            for name, v in self.values.items()
+            if v.details
+        ]
+        if details:
+            parts += [', "details": {', ", ".join(details), "}"]
+        parts.append("}\n")
+        return "".join(parts)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+"""json.dumps(value, ensure_ascii=False), without its per-call set-up."""
+
+
+@cache
+def _key(name: str) -> str:
+    """A metric's or a detail's name as JSON (few distinct names: the registry's)."""
+    return _dumps(name)
+
+
+def _number(value: object) -> str:
+    """`value` as json.dumps writes it: a float as float.__repr__ (remembered: ROUGE's values are
+    ratios of small counts, which recur), NaN, the infinities and non-floats by json.dumps."""
+    if type(value) is float and value and math.isfinite(value):  # zeros the slow way: 0.0 == -0.0
+        return _FLOAT_TEXT[value]
+    return _dumps(value)
+
+
+class _FloatText(dict[float, str]):
+    def __missing__(self, value: float) -> str:
+        if len(self) >= 100_000:  # bounded: an odd metric's values may never recur
+            self.clear()
+        text = self[value] = float.__repr__(value)
+        return text
+
+
+_FLOAT_TEXT = _FloatText()
 
 
 def parse_metric_names(names: str, *, stemming: bool = True) -> list[Metric]:
@@ -135,9 +197,43 @@ def score_pair(pair: Pair, metrics: Sequence[Metric]) -> ScoredPair:
 
 def summarize(scored: Sequence[ScoredPair], metrics: Sequence[Metric], *, seed: int, resamples: int) -> dict[str, Any]:
     """The summary line: per metric the corpus value and its bootstrap 95% interval, as in reports."""
+    means = [metric for metric in metrics if metric.corpus is None]
+    cis = dict(
+        zip(
+            [metric.name for metric in means],
+            means_with_ci(
+                [[pair.values[metric.name].value for pair in scored] for metric in means], seed=seed, resamples=resamples
+            ),
+            strict=True,
+        )
+    )
     summary = {}
     for metric in metrics:
-        values = [pair.values[metric.name] for pair in scored]
-        ci = aggregate_with_ci(metric, [v.value for v in values], [v.details for v in values], seed=seed, resamples=resamples)
+        if (ci := cis.get(metric.name)) is None:
+            values = [pair.values[metric.name] for pair in scored]
+            ci = aggregate_with_ci(metric, [v.value for v in values], [v.details for v in values], seed=seed, resamples=resamples)
         summary[metric.name] = {"value": ci.mean, "ciLow": ci.ci_low, "ciHigh": ci.ci_high, "n": ci.n}
     return {"summary": summary}
+
+
+def means_with_ci(columns: Sequence[Sequence[float]], *, seed: int, resamples: int, level: float = 0.95) -> list[MeanWithCI]:
+    """shared.statistics.mean_with_ci of each column (all of the same length), the same numbers
+    bit for bit, with the resamples drawn once for all: with the same seed and length every
+    column's bootstrap picks the same rows, and drawing them is most of a bootstrap's cost."""
+    if not columns:
+        return []
+    data = np.asarray(columns, dtype=float).reshape(len(columns), -1)
+    n = data.shape[1]
+    if n < 2:
+        means = [float(row.mean()) if n else None for row in data]
+        return [MeanWithCI(mean=mean, ci_low=mean, ci_high=mean, n=n) for mean in means]
+    resampled: list[list[np.ndarray]] = [[] for _ in columns]
+    for picks in bootstrap_picks(np.random.default_rng(seed), n, resamples):
+        for row, chunks in zip(data, resampled, strict=True):
+            chunks.append(row[picks].mean(axis=1))
+    tail = (1.0 - level) / 2 * 100
+    cis = []
+    for row, chunks in zip(data, resampled, strict=True):
+        low, high = np.percentile(np.concatenate(chunks), [tail, 100 - tail])
+        cis.append(MeanWithCI(mean=float(row.mean()), ci_low=float(low), ci_high=float(high), n=n))
+    return cis

@@ -113,3 +113,36 @@ def test_the_summary_aggregates_as_reports_do() -> None:
     for stats in summary.values():
         assert stats["ciLow"] <= stats["value"] <= stats["ciHigh"]
     assert summarize(scored, metrics, seed=0, resamples=200) == {"summary": summary}
+
+
+@pytest.mark.parametrize("pair_id", [None, 7, -3, "s1", 'quote " and \\ backslash', "naïve ☃ \u2028 line", "\x00\x1f"])
+def test_a_pairs_line_is_exactly_json_dumps_of_its_row(pair_id: object) -> None:
+    from services.scorer.pairs import Pair, ScoredPair
+    from shared.metrics.base import MetricValue
+
+    values = {
+        "rouge-1": MetricValue(1 / 3, {"precision": 0.1 + 0.2, "recall": 2 / 7}),
+        "exact-match": MetricValue(100.0),  # no details
+        "zeros": MetricValue(0.0, {"precision": -0.0, "recall": 0.0}),
+        "odd": MetricValue(float("nan"), {"inf": float("inf"), "-inf": float("-inf"), "int": 3, "tiny": 5e-324}),
+        'big é "name"': MetricValue(1e22, {"x": 1e16, "y": 123456789.125}),
+    }
+    for chosen in (values, {"exact-match": values["exact-match"]}, {}):
+        scored = ScoredPair(Pair(line=12, prediction="p", references=["r"], id=pair_id), chosen)
+        for _ in range(2):  # the second time from the remembered float texts
+            assert scored.line() == json.dumps(scored.row(), ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize(("n", "resamples"), [(0, 100), (1, 100), (2, 100), (37, 1000), (5_000, 450)])
+def test_means_drawn_together_are_each_metrics_mean_with_ci_bit_for_bit(n: int, resamples: int) -> None:
+    import random
+
+    from services.scorer.pairs import means_with_ci
+    from shared.statistics import mean_with_ci
+
+    rng = random.Random(n)
+    columns = [[rng.random() for _ in range(n)], [rng.choice([0.0, 1 / 3, 1.0]) for _ in range(n)], [0.5] * n]
+    # 5,000 samples: the picks come in chunks of 200 resamples, the last one partial
+    expected = [mean_with_ci(column, seed=11, resamples=resamples) for column in columns]
+    assert means_with_ci(columns, seed=11, resamples=resamples) == expected
+    assert means_with_ci([], seed=11, resamples=resamples) == []
