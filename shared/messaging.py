@@ -37,6 +37,7 @@ from shared.errors import BenchmarkError, BrokerUnavailable, MessageTooLarge
 from shared.events import DeadLetter, Event
 from shared.kafka_security import broker_security
 from shared.logs import OutageLog
+from shared.partitioner import ShardPartitioner
 from shared.settings import Settings
 
 __all__ = [
@@ -140,6 +141,7 @@ def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         enable_idempotence=True,
         graceful_timeout=settings.shutdown_timeout_s,  # on SIGTERM, finish the messages in flight first
         security=broker_security(settings),  # SASL / TLS from the settings (shared/kafka_security.py)
+        partitioner=ShardPartitioner(),  # a benchmark's shards spread evenly over the partitions
         logger=log,
     )
 
@@ -343,6 +345,9 @@ def subscribe(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
         max_workers=workers if workers > 1 else None,
+        # a static member (KIP-345) when the process has a stable name: restarted, it gets its
+        # partitions back at once (one consumer a group here, hence the group in the name)
+        group_instance_id=f"{settings.instance_id}-{group}" if settings.instance_id and workers == 1 else None,
         session_timeout_ms=int(settings.kafka_session_timeout_s * 1000),
         heartbeat_interval_ms=max(100, int(settings.kafka_session_timeout_s * 1000) // 3),
     )
@@ -364,6 +369,24 @@ def subscribe(
             outage=outage,
             dead_letters=dead_letters,
         )
+
+
+def leave_group_on_stop(consumer: Any) -> None:
+    """Make a static member send LeaveGroup when it stops, as a dynamic one does. aiokafka never
+    sends it for a static member (it expects the same member back); a clean stop (scale-in, a
+    rollout to pods of new names) must hand its partitions over at once, not after the session
+    timeout. Called only on a clean stop: a crashed process sends nothing either way."""
+    coordinator = getattr(consumer, "_coordinator", None)  # aiokafka's, private: set when started
+    if coordinator is not None:
+        coordinator._group_instance_id = None
+
+
+def leave_groups_on_stop(broker: KafkaBroker) -> None:
+    """leave_group_on_stop for every consumer of the broker's subscribers (before it stops them)."""
+    for subscriber in broker.subscribers:
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is not None:
+            leave_group_on_stop(consumer)
 
 
 def _describe(error: ValidationError) -> str:

@@ -43,7 +43,7 @@ from shared.errors import BenchmarkError
 from shared.events import Event
 from shared.fair_queue import FairQueue, Job
 from shared.kafka_security import client_options
-from shared.messaging import DeliveryTelemetry, Handler, Outage, Publish, process_message
+from shared.messaging import DeliveryTelemetry, Handler, Outage, Publish, leave_group_on_stop, process_message
 from shared.offsets import PartitionOffsets
 from shared.settings import Settings
 
@@ -196,10 +196,7 @@ class ParallelConsumer(Generic[E]):
             return
         with contextlib.suppress(KafkaError):
             await self._commit()
-        if self._instance_id is not None:
-            # aiokafka never sends LeaveGroup for a static member; a clean stop should, so that a
-            # process that is not coming back hands its partitions over at once
-            consumer._coordinator._group_instance_id = None
+        leave_group_on_stop(consumer)  # a static member too: it may not be coming back
         await consumer.stop()
 
     # --- the loop ---------------------------------------------------------------------------------

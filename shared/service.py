@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from shared.health import Check, HealthMonitor
 from shared.kafka_security import client_options, connection_problem
-from shared.messaging import Topics
+from shared.messaging import Topics, leave_groups_on_stop
 from shared.settings import Settings
 
 __all__ = ["ensure_topics", "kafka_check", "readiness_body", "readiness_monitor", "worker_app", "READINESS_TIMEOUT_S"]
@@ -111,6 +111,9 @@ def worker_app(
         status, body = readiness_body(monitor)
         return AsgiResponse(json.dumps(body).encode(), status, headers={"content-type": "application/json"})
 
+    async def leave_groups() -> None:  # before the broker stops its consumers
+        leave_groups_on_stop(broker)
+
     async def start_monitor() -> None:
         monitor.start()  # after the other start-up hooks: the stores it checks are open by now
 
@@ -134,7 +137,7 @@ def worker_app(
         asgi_routes=routes,
         on_startup=[create_topics, *on_startup, start_monitor],
         after_startup=list(after_startup),
-        on_shutdown=[*on_shutdown, monitor.stop],
+        on_shutdown=[*on_shutdown, leave_groups, monitor.stop],
         after_shutdown=list(after_shutdown),
         logger=log,
     )

@@ -47,7 +47,7 @@ async def nowhere(outgoing: Outgoing, headers: dict[str, str] | None) -> None:
     raise AssertionError("these handlers publish nothing")
 
 
-def consumer_of(settings: Settings, handler: Gate, **options: int) -> ParallelConsumer[Ping]:
+def consumer_of(settings: Settings, handler: Gate, instance_id: str | None = None, **options: int) -> ParallelConsumer[Ping]:
     return ParallelConsumer(
         settings,
         topic=topics.BENCHMARKS_WORK,
@@ -63,6 +63,7 @@ def consumer_of(settings: Settings, handler: Gate, **options: int) -> ParallelCo
         max_buffered=options.get("max_buffered", 1000),
         max_buffered_bytes=10_000_000,
         commit_interval_s=0.2,
+        instance_id=instance_id,
     )
 
 
@@ -123,20 +124,23 @@ async def test_records_of_one_partition_run_at_once_and_memory_stays_bounded(
     await wait_for_async("the commit of all 30", lambda: _sum(committed(settings), 30), timeout=30)
 
 
-async def test_a_stopped_consumer_commits_what_finished_and_its_successor_runs_the_rest(
+async def test_a_stopped_static_member_commits_what_finished_and_leaves_so_its_successor_runs_the_rest_at_once(
     settings: Settings, kafka: Kafka, running: list[ParallelConsumer[Ping]]
 ) -> None:
+    # static members of another name each, and a session longer than the test waits: the
+    # successor gets the partitions because the first left, not because its session expired
+    settings = settings.model_copy(update={"kafka_session_timeout_s": 120})
     first = Gate(blocked=lambda n: n >= 5)
     for n in range(10):
         await kafka.send(topics.BENCHMARKS_WORK, Ping(n=n), key="one-partition")
-    consumer = consumer_of(settings, first)
+    consumer = consumer_of(settings, first, instance_id="first-pod")
     await consumer.start()
     await wait_for_async("records 0-4 to finish", lambda: len(first.finished) == 5, timeout=60)
     await consumer.stop(timeout_s=0.5)  # 5-9 are held: cancelled, not committed
     assert sum((await committed(settings)).values()) == 5
 
     second = Gate(blocked=lambda n: False)
-    successor = consumer_of(settings, second)
+    successor = consumer_of(settings, second, instance_id="second-pod")
     running.append(successor)
     await successor.start()
     await wait_for_async("the successor to run 5-9", lambda: sorted(second.finished) == [5, 6, 7, 8, 9], timeout=60)

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
+from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,6 +14,7 @@ from services.runner.scheduling import HIGH, NORMAL, shape_of
 from shared.events import Sample, WorkItem
 from shared.fair_queue import FairQueue, Job
 from shared.offsets import PartitionOffsets
+from shared.partitioner import ShardPartitioner
 from shared.spec import ModelConfig, TaskSpec
 
 # --- offsets ------------------------------------------------------------------------------------
@@ -202,3 +205,21 @@ def test_priority_follows_the_trigger() -> None:
 def test_an_unparsable_shard_goes_alone_and_first() -> None:
     shape = shape_of(None, "acme/bm_1:m:t:0", priority_triggers=())
     assert shape.priority == HIGH and shape.lane == ("unparsed", "acme/bm_1:m:t:0")
+
+
+# --- partitions ---------------------------------------------------------------------------------
+
+
+def test_a_benchmarks_shards_spread_evenly_over_the_partitions() -> None:
+    partitioner = ShardPartitioner()
+    partitions = list(range(6))
+    for benchmark in ("acme/bm_1:gpt:qa", "acme/bm_2:gpt:qa", "other/bm_3:claude:summaries"):
+        landed = Counter(partitioner(f"{benchmark}:{shard}".encode(), partitions, partitions) for shard in range(150))
+        assert sorted(landed.values()) == [25] * 6, landed  # murmur2 of each key gave 81/69 between two runners
+
+
+def test_other_keys_are_hashed_as_kafka_does() -> None:
+    partitioner = ShardPartitioner()
+    partitions = list(range(6))
+    for key in (b"acme/bm_1", b"bm_2", b"acme/bm_1:model"):
+        assert partitioner(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
