@@ -23,7 +23,7 @@ from statistics import NormalDist
 import numpy as np
 
 from shared.results.models import ComparisonCell, PairedTest, SampleDelta, Verdict
-from shared.statistics import RESAMPLE_CHUNK, bootstrap_mean_ci
+from shared.statistics import PICKS_AT_ONCE, RESAMPLE_CHUNK, bootstrap_mean_ci
 
 __all__ = [
     "CellComparison",
@@ -105,8 +105,9 @@ def paired_bootstrap(
     low, high = bootstrap_mean_ci(diffs, rng, resamples=resamples)
     # under "no change" each difference is as likely negative as positive: flip signs at random
     extreme = 0
-    for done in range(0, resamples, RESAMPLE_CHUNK):
-        signs = rng.choice(np.array([-1.0, 1.0]), size=(min(RESAMPLE_CHUNK, resamples - done), diffs.size))
+    rows = max(1, min(RESAMPLE_CHUNK, PICKS_AT_ONCE // diffs.size))  # memory bounded as the bootstrap's
+    for done in range(0, resamples, rows):
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(min(rows, resamples - done), diffs.size))
         extreme += int(np.count_nonzero(np.abs((signs * diffs).mean(axis=1)) >= abs(delta) - 1e-12))
     return delta, low, high, (extreme + 1) / (resamples + 1)
 
