@@ -15,18 +15,17 @@ No counters in documents: FerretDB 1.24 applies `$inc` as read-modify-write, so 
 increments of one document get lost (measured: ten concurrent `$inc`s left 2). The aggregator
 counts newly inserted scores itself instead (see services/aggregator/handlers.py).
 
-Scores are never found by query while a benchmark runs. FerretDB 1.24's SQLite backend pushes
-down only a filter that is a single `_id` equality, and even that SQL does not use the table's
-`_id` index (its expression differs from the index's: `EXPLAIN` says SCAN), so every count, find,
-aggregate or upsert reads its whole collection (measured at 20,200 stored scores: 2.5-3.4 s for
-a count of 200, however it is asked). What a read costs is the size of the collection it reads.
-So a running benchmark's scores are inserted into a collection of its own (`live_scores_<hash>`,
-`_id` = model + task + sample, which refuses a second score of a sample), where counting and
-loading cost its own size only. When it finishes they are copied, a document per shard, to
-`score_archive` (for comparisons and drift, read by query), and its collection is dropped: the
-collections stay as few as the benchmarks in flight. `in_flight` says which benchmarks are live
-(`live`); others (finished, or started before live collections) are read from the archive, or
-from `sample_scores`, where earlier versions kept every score.
+A benchmark's scores are never found by query. FerretDB 1.24's SQLite backend pushes down only
+a filter that is a single `_id` equality, and even that SQL does not use the table's `_id` index
+(its expression differs from the index's: `EXPLAIN` says SCAN), so every count, find, aggregate
+or upsert reads its whole collection (measured at 20,200 stored scores: 2.5-3.4 s for a count
+of 200, however it is asked). What a read costs is the size of the collection it reads. So each
+benchmark keeps its scores in a collection of its own (`scores_<hash>`, `_id` = model + task +
+sample, which refuses a second score of a sample): counting and loading them cost its own size
+whatever else is stored, on MongoDB and FerretDB alike. (Copying them to a shared archive when
+it finishes, to keep few collections, read and wrote 20,000 scores again: 5-10 s.) Benchmarks
+stored by earlier versions (no `ownScores` in their document or `in_flight` entry) are still
+read from `sample_scores` as well.
 """
 
 from __future__ import annotations
@@ -69,11 +68,9 @@ DUPLICATE_KEY = 11000
 ROUNDS_KEPT = timedelta(hours=1)
 LONG_READ_S = 120.0
 """Reads of a whole benchmark's scores may take longer than one operation's BENCH_STORE_TIMEOUT_S."""
-LIVE_PREFIX = "live_scores_"
+SCORES_PREFIX = "scores_"
 READ_BATCH = 1000
 """Scores read at a time when counting or loading a benchmark's scores."""
-ARCHIVED_SHARD = 32
-"""Scores an archived document holds, as far as reading a batch at a time is concerned (BENCH_SHARD_SIZE's default)."""
 
 
 async def _upsert(operation: Callable[[], Awaitable[T]]) -> T:
@@ -92,7 +89,6 @@ class MongoStore:
         self._benchmarks = self._db["benchmarks"]
         self._scores = self._db["sample_scores"]
         self._in_flight = self._db["in_flight"]
-        self._archive = self._db["score_archive"]
         self._tenant = tenant
 
     @classmethod
@@ -120,7 +116,6 @@ class MongoStore:
                 unique=True,
                 name="one_score_per_sample",
             )
-            await self._archive.create_index([("tenant", ASCENDING), ("benchmarkId", ASCENDING)], name="benchmark")
 
     def for_tenant(self, tenant: str) -> MongoStore:
         """The same database, bound to another tenant (sharing this client: closing it closes ours)."""
@@ -142,14 +137,15 @@ class MongoStore:
     def _key(self, benchmark_id: str) -> dict[str, str]:
         return {"_id": json.dumps([self._tenant, benchmark_id])}
 
-    def _live(self, benchmark_id: str) -> AsyncCollection[Document]:
-        """The running benchmark's own collection of scores."""
+    def _own(self, benchmark_id: str) -> AsyncCollection[Document]:
+        """The benchmark's own collection of scores."""
         digest = hashlib.sha256(json.dumps([self._tenant, benchmark_id]).encode()).hexdigest()[:32]
-        return self._db[LIVE_PREFIX + digest]
+        return self._db[SCORES_PREFIX + digest]
 
     def _new_benchmark(self, benchmark_id: str, created_at: datetime) -> dict[str, Any]:
-        """Fields of a benchmark document that whoever writes first creates."""
-        return {"tenant": self._tenant, "benchmarkId": benchmark_id, "createdAt": created_at}
+        """Fields of a benchmark document that whoever writes first creates (`ownScores`: all
+        its scores are in its own collection)."""
+        return {"tenant": self._tenant, "benchmarkId": benchmark_id, "createdAt": created_at, "ownScores": True}
 
     async def create_benchmark(
         self, request: BenchmarkRequested, *, digest: str | None = None, evaluations: int | None = None
@@ -169,7 +165,7 @@ class MongoStore:
                             "request": request.to_wire().decode(),
                             "queued": False,
                             "redrives": 0,
-                            "live": True,
+                            "ownScores": True,
                         }
                     },
                     upsert=True,
@@ -256,10 +252,8 @@ class MongoStore:
         return await self.count_scores(record.benchmark_id)
 
     async def forget_in_flight(self, benchmark_id: str) -> None:
-        """Stop watching the benchmark; its live scores go too (archived first by `complete` and `fail`)."""
         with translated_errors():
             await self._in_flight.delete_one(self._key(benchmark_id))
-            await self._live(benchmark_id).drop()
 
     async def shard_counts(self, benchmark_id: str) -> dict[tuple[str, str, int], int]:
         """Stored scores per model x task x shard (scores stored before shards were recorded count as shard -1)."""
@@ -320,7 +314,7 @@ class MongoStore:
                             "createdAt": plan.planned_at,
                             "queued": True,
                             "redrives": 0,
-                            "live": True,
+                            "ownScores": True,
                         }
                     },
                     upsert=True,
@@ -328,7 +322,7 @@ class MongoStore:
             )
 
     async def save_scores(self, scores: SampleScores) -> int:
-        """Insert each sample's score once, into the benchmark's live collection; a replayed
+        """Insert each sample's score once, into the benchmark's own collection; a replayed
         shard's duplicates are refused by `_id`. The first stored score of a sample stands.
         Returns how many were new.
         """
@@ -347,51 +341,42 @@ class MongoStore:
             return 0
         with translated_errors():
             try:
-                return len((await self._live(scores.benchmark_id).insert_many(documents, ordered=False)).inserted_ids)
+                return len((await self._own(scores.benchmark_id).insert_many(documents, ordered=False)).inserted_ids)
             except BulkWriteError as exc:
                 if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
                     raise
                 return int(exc.details.get("nInserted", 0))
 
-    async def _beyond_live(self, benchmark_id: str) -> bool:
-        """Whether some of its scores may be outside its live collection: it finished (archived),
-        it is not watched, or it started before live collections existed."""
+    async def _only_own(self, benchmark_id: str) -> bool:
+        """Whether all its scores are in its own collection (it was stored by this version)."""
         with translated_errors():
-            entry = await self._in_flight.find_one(self._key(benchmark_id), {"live": 1})
-        return entry is None or not entry.get("live")
+            entry = await self._in_flight.find_one(self._key(benchmark_id), {"ownScores": 1})
+            if entry is None:  # finished, or never watched
+                entry = await self._benchmarks.find_one(self._key(benchmark_id), {"ownScores": 1})
+        return entry is not None and bool(entry.get("ownScores"))
 
     async def _stored(self, benchmark_id: str, batch: int) -> AsyncIterator[list[tuple[str, str, int, Document]]]:
         """(model, task, shard, score) of every stored score of the benchmark once, `batch` at a
         time (a timeout per read, not over the caller's work between batches)."""
         fields = {"_id": 0, "model": 1, "task": 1, "shard": 1, "score": 1}
-        sources = [(self._live(benchmark_id).find({}, fields), batch)]
-        seen: set[tuple[str, str, str]] | None = None  # only scores of several sources may repeat
-        if await self._beyond_live(benchmark_id):
-            query = {"tenant": self._tenant, "benchmarkId": benchmark_id}
-            with translated_errors(), pymongo.timeout(LONG_READ_S):
-                archived = await self._archive.find_one(query, {"_id": 1})
-            if archived is not None:  # copied whole from the live collection: nothing else to read
-                sources = [(self._archive.find(query), max(1, batch // ARCHIVED_SHARD))]  # a document holds a shard
-            else:
-                sources.append((self._scores.find(query, fields), batch))
-                seen = set()
-        for cursor, documents_at_once in sources:
+        sources = [self._own(benchmark_id).find({}, fields)]
+        seen: set[tuple[str, str, str]] | None = None  # only scores of two collections may repeat
+        if not await self._only_own(benchmark_id):
+            sources.append(self._scores.find({"tenant": self._tenant, "benchmarkId": benchmark_id}, fields))
+            seen = set()
+        for cursor in sources:
             try:
                 while True:
                     with translated_errors(), pymongo.timeout(LONG_READ_S):
-                        documents = await cursor.to_list(documents_at_once)
+                        documents = await cursor.to_list(batch)
                     if not documents:
                         break
-                    stored = [
-                        (d["model"], d["task"], int(d.get("shard", -1)), score)
-                        for d in documents
-                        for score in (d["scores"] if "scores" in d else [d["score"]])
-                    ]
+                    stored = [(d["model"], d["task"], int(d.get("shard", -1)), d["score"]) for d in documents]
                     if seen is not None:
                         stored = [s for s in stored if (s[0], s[1], s[3]["sampleId"]) not in seen]
                         seen.update((s[0], s[1], s[3]["sampleId"]) for s in stored)
-                    for start in range(0, len(stored), batch):
-                        yield stored[start : start + batch]
+                    if stored:
+                        yield stored
             finally:
                 await cursor.close()
 
@@ -400,10 +385,11 @@ class MongoStore:
             yield [ScoredSample(model, task, SampleScore.model_validate(score)) for model, task, _, score in stored]
 
     async def count_scores(self, benchmark_id: str) -> int:
-        """Scores stored: a running benchmark's counted in its own collection alone."""
-        if not await self._beyond_live(benchmark_id):
+        """Scores stored, counted in the benchmark's own collection alone (and in `sample_scores`
+        for a benchmark stored by an earlier version)."""
+        if await self._only_own(benchmark_id):
             with translated_errors(), pymongo.timeout(LONG_READ_S):
-                return await self._live(benchmark_id).count_documents({})
+                return await self._own(benchmark_id).count_documents({})
         return sum([len(batch) async for batch in self._batches(benchmark_id, READ_BATCH)])
 
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
@@ -413,41 +399,12 @@ class MongoStore:
         async for scored in self._batches(benchmark_id, batch):
             yield scored
 
-    async def _archive_live(self, benchmark_id: str) -> int:
-        """Copy the live scores to `score_archive`, a document per shard (`_id` = benchmark +
-        model + task + shard: archiving again after a crash adds nothing); how many there were."""
-        shards: dict[tuple[str, str, int], list[Document]] = {}
-        with translated_errors(), pymongo.timeout(LONG_READ_S):
-            async for d in self._live(benchmark_id).find({}, {"_id": 0}):
-                shards.setdefault((d["model"], d["task"], int(d["shard"])), []).append(d["score"])
-            documents: list[Document] = [
-                {
-                    "_id": json.dumps([self._tenant, benchmark_id, model, task, shard]),
-                    "tenant": self._tenant,
-                    "benchmarkId": benchmark_id,
-                    "model": model,
-                    "task": task,
-                    "shard": shard,
-                    "scores": scores,
-                }
-                for (model, task, shard), scores in shards.items()
-            ]
-            if not documents:
-                return 0
-            try:
-                await self._archive.insert_many(documents, ordered=False)
-            except BulkWriteError as exc:
-                if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
-                    raise
-        return sum(len(d["scores"]) for d in documents)
-
     async def complete(self, benchmark_id: str, report: dict[str, Any]) -> None:
-        await self._archive_live(benchmark_id)  # first: whatever step a crash interrupts, doing all again repairs it
         await self._set(benchmark_id, {"status": "completed", "report": report, "reason": None})
         await self.forget_in_flight(benchmark_id)
 
     async def fail(self, benchmark_id: str, reason: str) -> None:
-        scored = await self._archive_live(benchmark_id)
+        scored = await self.count_scores(benchmark_id)
         fields = {"status": "failed", "reason": stored_reason(reason), "scored": scored}  # its progress, read without counting
         await self._set(benchmark_id, fields, unless=FINISHED)
         await self.forget_in_flight(benchmark_id)

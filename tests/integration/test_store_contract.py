@@ -619,17 +619,15 @@ async def test_tracked_the_gauges_rebuild_reads_every_tenant(tracked: MongoStore
     assert _ids(await tracked.list_benchmarks(every_tenant=True)) == ["bm_theirs", "bm_ours"]
 
 
-async def test_tracked_a_running_benchmark_is_read_from_its_own_collection_then_from_the_archive(
-    tracked: MongoStore,
-) -> None:
+async def test_tracked_a_benchmark_keeps_its_scores_in_a_collection_of_its_own(tracked: MongoStore) -> None:
     request = _request()
     await tracked.create_benchmark(request)
     await tracked.save_plan(_plan(request, samples=3))
     assert await tracked.save_scores(_scores(ids=("s0", "s1"))) == 2
     assert await tracked.save_scores(_scores(ids=("s1", "s2"), shard=1, value=0.0)) == 1
     await tracked.save_scores(_scores("bm_2", ids=("s0", "s5")))  # another benchmark's: never read with bm_1's
-    live = [name for name in await tracked.database.list_collection_names() if name.startswith("live_scores_")]
-    assert len(live) == 2  # one per running benchmark
+    own = [name for name in await tracked.database.list_collection_names() if name.startswith("scores_")]
+    assert len(own) == 2  # one per benchmark
 
     def table(loaded: list) -> list[tuple[str, float]]:
         return sorted((s.score.sample_id, s.score.scores["exact-match"]) for s in loaded)
@@ -638,19 +636,16 @@ async def test_tracked_a_running_benchmark_is_read_from_its_own_collection_then_
     assert running == [("s0", 100.0), ("s1", 100.0), ("s2", 0.0)]
     assert await tracked.count_scores("bm_1") == 3
     assert await tracked.shard_counts("bm_1") == {("lead", "qa", 0): 2, ("lead", "qa", 1): 1}
-
-    await tracked.complete("bm_1", {"results": []})
-    await tracked.complete("bm_1", {"results": []})  # a replay after a crash: archived once
-    assert len([n for n in await tracked.database.list_collection_names() if n.startswith("live_scores_")]) == 1
+    await tracked.complete("bm_1", {"results": []})  # no longer watched: read the same way
     assert table(await tracked.load_scores("bm_1")) == running and await tracked.count_scores("bm_1") == 3
-    assert await tracked.shard_counts("bm_1") == {("lead", "qa", 0): 2, ("lead", "qa", 1): 1}
 
 
-async def test_tracked_a_benchmark_started_before_live_collections_counts_its_older_scores_once(
+async def test_tracked_a_benchmark_stored_by_an_earlier_version_counts_its_older_scores_once(
     tracked: MongoStore,
 ) -> None:
     await tracked.create_benchmark(_request())
-    await tracked.database["in_flight"].update_one({"benchmarkId": "bm_1"}, {"$unset": {"live": ""}})
+    for collection in ("in_flight", "benchmarks"):
+        await tracked.database[collection].update_one({"benchmarkId": "bm_1"}, {"$unset": {"ownScores": ""}})
     score = _scores(ids=("s0",)).scores[0].model_dump(mode="json", by_alias=True)
     await tracked.database["sample_scores"].insert_one(
         {"tenant": "default", "benchmarkId": "bm_1", "model": "lead", "task": "qa", "sampleId": "s0", "shard": 0, "score": score}
