@@ -128,8 +128,10 @@ def rouge_score_end_to_end(pairs_path: Path, out_path: Path) -> None:
 def ours_end_to_end(pairs_path: Path, out_path: Path) -> None:
     """`benchmarks score --input pairs_path` (the CLI's function, in-process), stdout to out_path."""
     from services.cli.scoring import score
+    from services.scorer import pairs
 
-    rouge.clear_caches()  # a fresh process knows no stems
+    rouge.clear_caches()  # a fresh process knows no stems, and no float texts
+    pairs.clear_caches()
     with out_path.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
         score(input_path=pairs_path)
 

@@ -33,6 +33,7 @@ from shared.statistics import MeanWithCI, bootstrap_picks
 __all__ = [
     "Pair",
     "ScoredPair",
+    "clear_caches",
     "means_with_ci",
     "parse_metric_names",
     "parse_pairs",
@@ -70,50 +71,63 @@ class ScoredPair:
 
     def line(self) -> str:
         """`row()` as a line of JSON, exactly as json.dumps(row, ensure_ascii=False) writes it,
-        built directly: json.dumps per pair cost about as much as all the rest of `benchmarks
-        score` but the scoring."""
-        parts = ['{"line": ', str(self.pair.line)]
-        if self.pair.id is not None:
-            parts += [', "id": ', _dumps(self.pair.id)]
-        parts += [', "scores": {', ", ".join(f"{_key(name)}: {_number(v.value)}" for name, v in self.values.items()), "}"]
-        details = [
-            f"{_key(name)}: {{{', '.join(f'{_key(field)}: {_number(x)}' for field, x in v.details.items())}}}"
-            for name, v in self.values.items()
-            if v.details
-        ]
-        if details:
-            parts += [', "details": {', ", ".join(details), "}"]
-        parts.append("}\n")
-        return "".join(parts)
+        built from a template per shape of row and remembered float texts: json.dumps per pair
+        cost more than all the rest of `benchmarks score` but the scoring, mostly in float reprs
+        (ROUGE's values are ratios of small counts, which recur)."""
+        metrics = self.values.values()
+        numbers = [value.value for value in metrics]
+        for value in metrics:
+            numbers += value.details.values()
+        texts = _FLOAT_TEXT
+        return _template((tuple(self.values), *[tuple(value.details) for value in metrics])) % (
+            self.pair.line,
+            "" if self.pair.id is None else f", {_ID_KEY}: {_dumps(self.pair.id)}",
+            *[texts[number] if number.__class__ is float else _dumps(number) for number in numbers],
+        )
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
 """json.dumps(value, ensure_ascii=False), without its per-call set-up."""
+_ID_KEY = _dumps("id")
 
 
-@cache
-def _key(name: str) -> str:
-    """A metric's or a detail's name as JSON (few distinct names: the registry's)."""
-    return _dumps(name)
+@cache  # few shapes: one per set of metrics and their details' names
+def _template(shape: tuple[tuple[str, ...], ...]) -> str:
+    """The %-template of a row whose metrics are shape[0] and whose details' fields are the rest:
+    the line number, the id part, then every metric's value, then every detail's value."""
+    names, *fields = shape
 
+    def key(text: str) -> str:
+        return _dumps(text).replace("%", "%%")
 
-def _number(value: object) -> str:
-    """`value` as json.dumps writes it: a float as float.__repr__ (remembered: ROUGE's values are
-    ratios of small counts, which recur), NaN, the infinities and non-floats by json.dumps."""
-    if type(value) is float and value and math.isfinite(value):  # zeros the slow way: 0.0 == -0.0
-        return _FLOAT_TEXT[value]
-    return _dumps(value)
+    scores = ", ".join(f"{key(name)}: %s" for name in names)
+    details = ", ".join(
+        f"{key(name)}: {{{', '.join(f'{key(field)}: %s' for field in keys)}}}"
+        for name, keys in zip(names, fields, strict=True)
+        if keys
+    )
+    return '{"line": %d%s, "scores": {' + scores + "}" + (f', "details": {{{details}}}' if details else "") + "}\n"
 
 
 class _FloatText(dict[float, str]):
+    """float -> its text in JSON, as json.dumps writes it. Zeros are not kept (0.0 == -0.0 as
+    keys), nor NaN and the infinities; past 100,000 values it starts afresh."""
+
     def __missing__(self, value: float) -> str:
-        if len(self) >= 100_000:  # bounded: an odd metric's values may never recur
+        if not (value and math.isfinite(value)):
+            return _dumps(value)
+        if len(self) >= 100_000:
             self.clear()
         text = self[value] = float.__repr__(value)
         return text
 
 
 _FLOAT_TEXT = _FloatText()
+
+
+def clear_caches() -> None:
+    """Forget the remembered float texts (for measurements: they never change a line)."""
+    _FLOAT_TEXT.clear()
 
 
 def parse_metric_names(names: str, *, stemming: bool = True) -> list[Metric]:

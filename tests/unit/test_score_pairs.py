@@ -115,7 +115,7 @@ def test_the_summary_aggregates_as_reports_do() -> None:
     assert summarize(scored, metrics, seed=0, resamples=200) == {"summary": summary}
 
 
-@pytest.mark.parametrize("pair_id", [None, 7, -3, "s1", 'quote " and \\ backslash', "naïve ☃ \u2028 line", "\x00\x1f"])
+@pytest.mark.parametrize("pair_id", [None, 7, -3, "s1", 'quote " and \\ backslash', "naïve ☃ \u2028 line", "\x00\x1f", "100% %s %d"])
 def test_a_pairs_line_is_exactly_json_dumps_of_its_row(pair_id: object) -> None:
     from services.scorer.pairs import Pair, ScoredPair
     from shared.metrics.base import MetricValue
@@ -125,7 +125,7 @@ def test_a_pairs_line_is_exactly_json_dumps_of_its_row(pair_id: object) -> None:
         "exact-match": MetricValue(100.0),  # no details
         "zeros": MetricValue(0.0, {"precision": -0.0, "recall": 0.0}),
         "odd": MetricValue(float("nan"), {"inf": float("inf"), "-inf": float("-inf"), "int": 3, "tiny": 5e-324}),
-        'big é "name"': MetricValue(1e22, {"x": 1e16, "y": 123456789.125}),
+        'big é "name" 50%': MetricValue(1e22, {"x %s": 1e16, "y": 123456789.125}),
     }
     for chosen in (values, {"exact-match": values["exact-match"]}, {}):
         scored = ScoredPair(Pair(line=12, prediction="p", references=["r"], id=pair_id), chosen)
