@@ -8,8 +8,8 @@ Each store is a fresh database on the running FerretDB (and fresh topics on the 
 served by the four services started as subprocesses, exactly as the integration tests start
 them. The stored scores belong to another tenant's benchmarks and are inserted directly before
 the services start, both as earlier versions kept them (`sample_scores`, a document per sample)
-and as this one archives them (`score_archive`, a document per shard). Each figure is the
-median of --runs; a warm-up quickstart runs first.
+and as this one does (a collection per benchmark). Each figure is the median of --runs; a
+warm-up quickstart runs first.
 Everything stops by itself; every wait has a deadline.
 """
 
@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,13 +52,21 @@ def quickstart_body() -> dict[str, Any]:
     return spec.model_copy(update={"tasks": tasks}).model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def own_collection(settings: Settings, benchmark_id: str) -> str:
+    """The name of the collection MongoStore keeps the benchmark's scores in."""
+    store = MongoStore(AsyncMongoClient(settings.mongo_url, connect=False), settings.mongo_database, tenant=FILLER_TENANT)
+    return store._own(benchmark_id).name
+
+
 async def _create_indexes(settings: Settings) -> None:
     store = await MongoStore.connect(settings)
     await store.close()
 
 
 def fill(settings: Settings, count: int) -> float:
-    """Insert `count` score documents of another tenant's benchmarks; seconds taken."""
+    """Store `count` scores of another tenant's benchmarks (1,000 each) twice over: as earlier
+    versions kept them (a document each in `sample_scores`) and as this one does (a collection
+    per benchmark); seconds taken."""
     started = time.perf_counter()
     asyncio.run(_create_indexes(settings))  # as a deployed store has them before anything is stored
     client: MongoClient = MongoClient(settings.mongo_url)
@@ -83,18 +91,17 @@ def fill(settings: Settings, count: int) -> float:
             ],
             ordered=False,
         )
-        db["score_archive"].insert_many(
+        db[own_collection(settings, benchmark)].insert_many(
             [
                 {
-                    "_id": json.dumps([FILLER_TENANT, benchmark, "lead", "qa", shard]),
-                    "tenant": FILLER_TENANT,
-                    "benchmarkId": benchmark,
+                    "_id": json.dumps(["lead", "qa", i]),
                     "model": "lead",
                     "task": "qa",
-                    "shard": shard,
-                    "scores": [{"sampleId": i, **score} for i in ids[shard * SHARD : (shard + 1) * SHARD]],
+                    "sampleId": i,
+                    "shard": n // SHARD,
+                    "score": {"sampleId": i, **score},
                 }
-                for shard in range((len(ids) + SHARD - 1) // SHARD)
+                for n, i in enumerate(ids)
             ]
         )
     client.close()
