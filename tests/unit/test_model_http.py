@@ -5,6 +5,7 @@ failure arrives as the ModelError that says whether to retry."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator
 
 import pytest
@@ -45,6 +46,12 @@ async def _big_chunked(request: web.Request) -> web.StreamResponse:
     return await _stream(request, 3 * LIMIT)
 
 
+async def _bomb(request: web.Request) -> web.Response:
+    """A small gzip body that inflates past the bound."""
+    body = gzip.compress(b" " * (3 * LIMIT))
+    return web.Response(body=body, headers={"content-type": "application/json", "content-encoding": "gzip"})
+
+
 async def _drip(request: web.Request) -> web.StreamResponse:
     return await _stream(request, 5_000, pause=0.4)  # every read quick, the whole slow
 
@@ -60,6 +67,7 @@ def _app() -> web.Application:
         "/moved": _moved,
         "/big": _big,
         "/big-chunked": _big_chunked,
+        "/bomb": _bomb,
         "/drip": _drip,
         "/busy": _busy,
     }.items():
@@ -90,7 +98,7 @@ async def test_a_redirect_is_refused_not_followed(client: ModelClient) -> None:
         await post_json(client, "/moved", {}, model="m")
 
 
-@pytest.mark.parametrize("path", ["/big", "/big-chunked"])
+@pytest.mark.parametrize("path", ["/big", "/big-chunked", "/bomb"])
 async def test_a_response_larger_than_the_bound_is_refused(client: ModelClient, path: str) -> None:
     with pytest.raises(ModelResponseInvalid, match=f"larger than {LIMIT:,} bytes"):
         await post_json(client, path, {}, model="m")

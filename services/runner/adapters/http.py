@@ -142,6 +142,8 @@ async def _read_bounded(response: aiohttp.ClientResponse, *, model: str) -> byte
     decompression, as it streams in)."""
     if response.content_length is not None and response.content_length > MAX_RESPONSE_BYTES:
         raise ModelResponseInvalid(f"model {model!r}: the response is larger than {MAX_RESPONSE_BYTES:,} bytes")
+    if response.content_length is not None and "content-encoding" not in response.headers:
+        return await response.read()  # as long as it says, no longer: aiohttp holds it to its length
     content = bytearray()
     while chunk := await response.content.readany():
         content += chunk
