@@ -126,9 +126,12 @@ class Service:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    last_readiness: str = "nothing yet"
 
     def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
+        """The end of its log without the readiness probes' access lines (the bench's own polling)."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(line for line in lines if '"GET /readyz' not in line)[-chars:]
 
 
 @dataclass
@@ -158,7 +161,11 @@ class Deployment:
             self.started.append(service)
             launched.append(service)
         for service in launched:
-            wait_until(f"{service.name} to answer /readyz with 200", partial(self._ready, service), timeout=timeout, interval=0.3)
+            try:
+                ready = partial(self._ready, service)
+                wait_until(f"{service.name} to answer /readyz with 200", ready, timeout=timeout, interval=0.3)
+            except TimeoutError as exc:
+                raise TimeoutError(f"{exc}; it last answered {service.last_readiness}") from None
         return launched
 
     @staticmethod
@@ -166,9 +173,12 @@ class Deployment:
         if service.process.poll() is not None:
             raise RuntimeError(f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}")
         try:
-            return httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200
-        except httpx.HTTPError:
+            response = httpx.get(f"{service.url}/readyz", timeout=5)
+        except httpx.HTTPError as exc:
+            service.last_readiness = repr(exc)
             return False
+        service.last_readiness = response.text[:500]
+        return response.status_code == 200
 
     def stop(self, services: list[Service] | None = None) -> None:
         """SIGTERM (they finish what is in flight), SIGKILL after 30 s."""
