@@ -115,7 +115,9 @@ def test_the_summary_aggregates_as_reports_do() -> None:
     assert summarize(scored, metrics, seed=0, resamples=200) == {"summary": summary}
 
 
-@pytest.mark.parametrize("pair_id", [None, 7, -3, "s1", 'quote " and \\ backslash', "naïve ☃ \u2028 line", "\x00\x1f", "100% %s %d"])
+@pytest.mark.parametrize(
+    "pair_id", [None, 7, -3, "s1", 'quote " and \\ backslash', "naïve ☃ \u2028 line", "\x00\x1f", "100% %s %d"]
+)
 def test_a_pairs_line_is_exactly_json_dumps_of_its_row(pair_id: object) -> None:
     from services.scorer.pairs import Pair, ScoredPair
     from shared.metrics.base import MetricValue
