@@ -346,8 +346,9 @@ def subscribe(
         auto_offset_reset="earliest",
         max_workers=workers if workers > 1 else None,
         # a static member (KIP-345) when the process has a stable name: restarted, it gets its
-        # partitions back at once (one consumer a group here, hence the group in the name)
-        group_instance_id=f"{settings.instance_id}-{group}" if settings.instance_id and workers == 1 else None,
+        # partitions back at once. One name per consumer: a service may have several in a group
+        # (the aggregator's planned, scores and DLQ), and members sharing a name fence each other
+        group_instance_id=f"{settings.instance_id}-{group}-{topic}" if settings.instance_id and workers == 1 else None,
         session_timeout_ms=int(settings.kafka_session_timeout_s * 1000),
         heartbeat_interval_ms=max(100, int(settings.kafka_session_timeout_s * 1000) // 3),
     )

@@ -75,7 +75,9 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         max_buffered=settings.runner_buffered_shards,
         max_buffered_bytes=settings.runner_buffered_bytes,
         weights=settings.tenant_weights,
-        instance_id=None if settings.instance_id is None else f"{settings.instance_id}-benchmarks-runner",
+        instance_id=None
+        if settings.instance_id is None
+        else f"{settings.instance_id}-benchmarks-runner-{topics.BENCHMARKS_WORK}",
         outage=OutageLog(log, what="the runner's backing services (running work)", reminder_s=settings.log_reminder_s),
     )
     telemetry.watch(work)

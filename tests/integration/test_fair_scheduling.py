@@ -102,8 +102,8 @@ async def test_a_runner_killed_with_many_shards_in_flight_loses_nothing_counts_n
     # get its partitions back because it is the same member, not because the old session expired
     static = {"BENCH_INSTANCE_ID": "runner-under-test", "BENCH_KAFKA_SESSION_TIMEOUT_S": "90"}
     doomed = services.start("runner", **static)
-    services.start("scorer")
-    services.start("aggregator")
+    services.start("scorer", BENCH_INSTANCE_ID="scorer-0")
+    services.start("aggregator", BENCH_INSTANCE_ID="aggregator-0")  # three consumers in one group, a name each
     models = [_fake(provider, "one", concurrency=8), _fake(provider, "two", concurrency=8)]
     await kafka.send(topics.BENCHMARKS_REQUESTED, _request("bm_kill", "default", models, 60), key="bm_kill")
 
