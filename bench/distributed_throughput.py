@@ -139,6 +139,7 @@ def main() -> None:
     try:
         embedded = [embedded_seconds(settings, url, state) for _ in range(args.runs)]
         print(f"embedded:    {_rates(embedded, evaluations)}", flush=True)
+        _ = pipeline.api_key  # made first: a failure while a service is being launched would orphan it
         pipeline.start_all()
         wait_completed(pipeline, submit_ok(pipeline, spec_body(warm_up, "warm-up")), timeout=RUN_TIMEOUT_S)
         distributed = [distributed_seconds(pipeline, url, args.samples) for _ in range(args.runs)]

@@ -144,6 +144,7 @@ def measure(label: str, stored: int, args: argparse.Namespace, base: Settings, s
     (state / run).mkdir()
     body = quickstart_body()
     try:
+        _ = pipeline.api_key  # made first: a failure while a service is being launched would orphan it
         pipeline.start_all()
         quickstarts(pipeline, body, 1)  # warm-up: consumer groups joined, models loaded
         alone = [quickstarts(pipeline, body, 1) for _ in range(args.runs)]
