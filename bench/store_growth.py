@@ -28,12 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.datasets import inline_records
-from shared.results.mongo_store import MongoStore
+from shared.results.mongo_store import MongoStore, scores_collection
 from shared.settings import Settings, TenantQuota
 from shared.spec import load_spec
 from tests.integration.faults import Pipeline, submit, wait_completed
@@ -50,12 +50,6 @@ def quickstart_body() -> dict[str, Any]:
     spec = load_spec(QUICKSTART)
     tasks = [t.model_copy(update={"dataset": inline_records(t.dataset, base_dir=QUICKSTART.parent)}) for t in spec.tasks]
     return spec.model_copy(update={"tasks": tasks}).model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def own_collection(settings: Settings, benchmark_id: str) -> str:
-    """The name of the collection MongoStore keeps the benchmark's scores in."""
-    store = MongoStore(AsyncMongoClient(settings.mongo_url, connect=False), settings.mongo_database, tenant=FILLER_TENANT)
-    return store._own(benchmark_id).name
 
 
 async def _create_indexes(settings: Settings) -> None:
@@ -91,7 +85,7 @@ def fill(settings: Settings, count: int) -> float:
             ],
             ordered=False,
         )
-        db[own_collection(settings, benchmark)].insert_many(
+        db[scores_collection(FILLER_TENANT, benchmark)].insert_many(
             [
                 {
                     "_id": json.dumps(["lead", "qa", i]),

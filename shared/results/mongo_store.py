@@ -59,7 +59,7 @@ from shared.results.store import (
 )
 from shared.settings import Settings
 
-__all__ = ["MongoStore"]
+__all__ = ["MongoStore", "scores_collection"]
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -138,9 +138,7 @@ class MongoStore:
         return {"_id": json.dumps([self._tenant, benchmark_id])}
 
     def _own(self, benchmark_id: str) -> AsyncCollection[Document]:
-        """The benchmark's own collection of scores."""
-        digest = hashlib.sha256(json.dumps([self._tenant, benchmark_id]).encode()).hexdigest()[:32]
-        return self._db[SCORES_PREFIX + digest]
+        return self._db[scores_collection(self._tenant, benchmark_id)]
 
     def _new_benchmark(self, benchmark_id: str, created_at: datetime) -> dict[str, Any]:
         """Fields of a benchmark document that whoever writes first creates (`ownScores`: all
@@ -464,6 +462,11 @@ class MongoStore:
         spared: dict[str, Any] = {"status": {"$nin": list(unless)}} if unless else {}
         with translated_errors():
             await self._benchmarks.update_one({**self._key(benchmark_id), **spared}, {"$set": {**fields, "updatedAt": utc_now()}})
+
+
+def scores_collection(tenant: str, benchmark_id: str) -> str:
+    """The name of the collection a benchmark's scores are kept in (one per benchmark: see the module's docstring)."""
+    return SCORES_PREFIX + hashlib.sha256(json.dumps([tenant, benchmark_id]).encode()).hexdigest()[:32]
 
 
 def _record(document: dict[str, Any]) -> BenchmarkRecord:

@@ -47,6 +47,7 @@ from shared.events import (
     TaskPlan,
     WorkItem,
 )
+from shared.results.mongo_store import scores_collection
 from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.fakes.model_server import FakeModelServer
@@ -574,7 +575,7 @@ def assert_settled(pipeline: Pipeline, *, timeout: float | None = None) -> None:
 def count_scores(settings: Settings, benchmark_id: str) -> int:
     """Stored sample scores of a benchmark, counted in MongoDB itself (not through the gateway)."""
     with MongoClient(settings.mongo_url, serverSelectionTimeoutMS=10_000, timeoutMS=20_000) as client:
-        return client[settings.mongo_database]["sample_scores"].count_documents({"benchmarkId": benchmark_id})
+        return client[settings.mongo_database][scores_collection(settings.tenant, benchmark_id)].count_documents({})
 
 
 def comparable(value: Any) -> Any:

@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 from services.runner.pacing import window_plan
 from shared import topics
 from shared.events import BenchmarkRequested
+from shared.results.mongo_store import scores_collection
 from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.fakes.model_server import FakeModelServer
@@ -92,7 +93,7 @@ async def test_killing_a_runner_mid_run_loses_nothing_and_counts_nothing_twice(
     [completed] = await kafka.read(topics.BENCHMARKS_COMPLETED, count=1, timeout=90)
     assert completed["status"] == "completed"
     database = mongo[settings.mongo_database]
-    assert await database.sample_scores.count_documents({"benchmarkId": "bm_crash"}) == 32
+    assert await database[scores_collection(settings.tenant, "bm_crash")].count_documents({}) == 32
     stored = await database.benchmarks.find_one({"benchmarkId": "bm_crash"})
     assert stored["report"]["details"][0]["samples"] == 32
     await asyncio.sleep(0)
@@ -146,7 +147,8 @@ async def test_a_spec_cannot_make_the_runner_send_its_environment_to_a_server_of
     stored = await mongo[settings.mongo_database].benchmarks.find_one({"benchmarkId": "bm_exfil"})
     assert [d["errors"] for d in stored["report"]["details"]] == [4, 4]
     errors = [
-        doc["score"]["error"] async for doc in mongo[settings.mongo_database].sample_scores.find({"benchmarkId": "bm_exfil"})
+        doc["score"]["error"]
+        async for doc in mongo[settings.mongo_database][scores_collection(settings.tenant, "bm_exfil")].find()
     ]
     assert any("apiKeyEnv BENCH_MONGO_URL is not a key this server may use" in e for e in errors)
     assert any("may only be sent to https://api.example.org/v1" in e for e in errors)
