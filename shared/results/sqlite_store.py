@@ -175,6 +175,12 @@ class SqliteStore:
         )
         return [ScoredSample(r["model"], r["task"], SampleScore.model_validate_json(r["score"])) for r in rows]
 
+    async def scored_so_far(self, record: BenchmarkRecord) -> int:
+        """Counted: an indexed count in SQLite costs the benchmark's own size only."""
+        if record.status == "completed" and record.plan is not None:
+            return record.plan.expected_samples
+        return await self.count_scores(record.benchmark_id)
+
     async def iter_scores(self, benchmark_id: str, *, batch: int = SCORE_BATCH) -> AsyncIterator[list[ScoredSample]]:
         # pages in primary-key order, each a query of its own: no cursor stays open while the
         # caller awaits (and may write on this connection)

@@ -198,6 +198,11 @@ class BenchmarkStore(Protocol):
         on FerretDB)."""
         ...
 
+    async def scored_so_far(self, record: BenchmarkRecord) -> int:
+        """Scores stored of `record`'s benchmark, for a reader of progress (GET /v1/benchmarks/{id}):
+        without counting where counting costs (MongoDB: what the aggregator last noted)."""
+        ...
+
     async def load_scores(self, benchmark_id: str) -> list[ScoredSample]:
         """Every stored score of the benchmark, in no particular order (empty for an unknown one)."""
         ...

@@ -19,6 +19,7 @@ from pymongo import AsyncMongoClient
 from shared import topics
 from shared.credentials import CredentialRefused, CredentialStore
 from shared.events import BenchmarkRequested, utc_now
+from shared.results.mongo_store import scores_collection
 from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.fakes.model_server import FakeModelServer
@@ -121,8 +122,9 @@ async def test_a_credential_goes_only_to_its_urls_for_its_tenant_and_nowhere_els
         assert taker.stats().requests == 0 and provider.stats().requests == 3  # neither server heard from them
         database = mongo[settings.mongo_database]
         errors = {
-            doc["benchmarkId"]: doc["score"]["error"]
-            async for doc in database.sample_scores.find({"benchmarkId": {"$in": ["bm_elsewhere", "bm_borrowed"]}})
+            benchmark: doc["score"]["error"]
+            for tenant, benchmark in (("team-a", "bm_elsewhere"), ("team-b", "bm_borrowed"))
+            async for doc in database[scores_collection(tenant, benchmark)].find({})
         }
         assert f"credential 'provider' may only be sent to {provider.url}/v1, not to {taker.url}/v1" in errors["bm_elsewhere"]
         assert "tenant 'team-b' has no credential of that name" in errors["bm_borrowed"]
