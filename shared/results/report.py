@@ -133,9 +133,12 @@ class PlanSamples:
     def __init__(self, plan: BenchmarkPlanned) -> None:
         self.plan = plan
         self.cells = {(model, task.name): CellSamples(task.metrics) for model in plan.models for task in plan.tasks}
+        self.added = 0
+        """Scores given to `add`, kept or not."""
 
     def add(self, scored: Iterable[ScoredSample]) -> None:
         for row in scored:
+            self.added += 1
             cell = self.cells.get((row.model, row.task))
             if cell is not None:
                 cell.add(row.score)

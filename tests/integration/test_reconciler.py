@@ -16,6 +16,7 @@ from shared.datasets import load_task_dataset
 from shared.events import BenchmarkRequested, DeadLetter, SampleScore, SampleScores, WorkItem, utc_now
 from shared.messaging import Outgoing
 from shared.results.mongo_store import MongoStore
+from shared.results.report import PlanSamples, report_from
 from shared.results.store import BenchmarkRecord
 from shared.settings import Settings
 from shared.spec import parse_spec
@@ -155,6 +156,77 @@ async def test_the_aggregator_reads_a_planned_benchmark_only_when_its_tally_reac
     assert counting.reads == reads  # 8 of 12: nothing to read
     [completed] = await handlers.on_sample_scores(_scores(work[2]))
     assert completed.event.status == "completed" and completed.event.results
+
+
+class ScoreReadingStore(MongoStore):
+    """The real store, counting the times a benchmark's scores are read back."""
+
+    score_reads = 0
+
+    def for_tenant(self, tenant: str) -> ScoreReadingStore:
+        assert tenant == self.tenant
+        return self
+
+    def iter_scores(self, benchmark_id: str, *, batch: int = 1000):  # type: ignore[override]
+        self.score_reads += 1
+        return super().iter_scores(benchmark_id, batch=batch)
+
+
+def _varied_scores(item: WorkItem) -> SampleScores:
+    """Scores that differ by sample, so that a report built from other values would differ."""
+    return SampleScores(
+        benchmark_id=item.benchmark_id,
+        model=item.model.name,
+        task=item.task.name,
+        shard=item.shard,
+        scores=[
+            SampleScore(
+                sample_id=s.id,
+                scores={"exact-match": 100.0 * (int(s.id[1:]) % 3 == 0), "f1-score": 100.0 / (1 + int(s.id[1:]) % 7)},
+                prediction="a",
+                latency_ms=1.0 + int(s.id[1:]) / 3,
+            )
+            for s in item.samples
+        ],
+    )
+
+
+async def test_the_aggregator_reports_from_the_scores_it_folded_in_as_it_stored_them_with_the_same_numbers(
+    store: MongoStore, settings: Settings
+) -> None:
+    request = _request(samples=30)
+    plan, work = _plan(request, shard_size=4)
+    await store.create_benchmark(request)
+    reading = ScoreReadingStore(store._client, settings.mongo_database, tenant=store.tenant)
+    handlers = AggregatorHandlers(settings, reading)
+    await handlers.on_benchmark_planned(plan)
+    announced = [outgoing for item in work for outgoing in await handlers.on_sample_scores(_varied_scores(item))]
+    assert [outgoing.event.status for outgoing in announced] == ["completed"]
+    assert reading.score_reads == 0  # folded in as stored: not read back
+
+    record = await store.get_benchmark(request.benchmark_id)
+    assert record is not None and record.report is not None
+    samples = PlanSamples(plan)
+    async for batch in store.iter_scores(request.benchmark_id):
+        samples.add(batch)
+    read_back = report_from(
+        samples, status="completed", bootstrap_seed=settings.bootstrap_seed, bootstrap_resamples=settings.bootstrap_resamples
+    ).to_json()
+    assert {k: v for k, v in record.report.items() if k != "drift"} == {k: v for k, v in read_back.items() if k != "drift"}
+
+
+async def test_a_redelivered_shard_makes_the_report_read_the_scores_back(store: MongoStore, settings: Settings) -> None:
+    request = _request(samples=8)
+    plan, work = _plan(request, shard_size=4)
+    await store.create_benchmark(request)
+    reading = ScoreReadingStore(store._client, settings.mongo_database, tenant=store.tenant)
+    handlers = AggregatorHandlers(settings, reading)
+    await handlers.on_benchmark_planned(plan)
+    assert await handlers.on_sample_scores(_varied_scores(work[0])) == []
+    assert await handlers.on_sample_scores(_varied_scores(work[0])) == []  # again: nothing new stored
+    [completed] = await handlers.on_sample_scores(_varied_scores(work[1]))
+    assert completed.event.status == "completed"
+    assert reading.score_reads == 1  # the fold could no longer be trusted: read back
 
 
 async def test_scores_that_overtake_their_plan_complete_the_benchmark_when_it_arrives(
