@@ -184,6 +184,7 @@ def _as_json(value: Any) -> Any:
 
 
 async def test_the_embedded_quickstart_report_is_pinned(store: SqliteStore, settings: Settings) -> None:
+    settings = settings.model_copy(update={"shard_size": 32})  # the pinned plan's shards: 32 + 8 samples a task
     report = await embedded.run_benchmark(load_spec(QUICKSTART), base_dir=EXAMPLES, store=store, settings=settings)
 
     assert_shape(_as_json(report), report_shape(MODELS, TASKS, shards=dict.fromkeys(TASKS, 2)))
