@@ -117,8 +117,12 @@ async def test_a_credential_goes_only_to_its_urls_for_its_tenant_and_nowhere_els
         for tenant, benchmark, base_url in (("team-a", "bm_elsewhere", taker.url), ("team-b", "bm_borrowed", provider.url)):
             request = BenchmarkRequested(tenant=tenant, benchmark_id=benchmark, spec=parse_spec(_spec(f"{base_url}/v1")))
             await kafka.send(topics.BENCHMARKS_REQUESTED, request, key=benchmark)
-        completed = await kafka.read(topics.BENCHMARKS_COMPLETED, count=3, timeout=60)
-        assert sorted(c["benchmarkId"] for c in completed) == sorted([benchmark_id, "bm_elsewhere", "bm_borrowed"])
+        expected = {benchmark_id, "bm_elsewhere", "bm_borrowed"}
+        # completions are announced at least once: the plan's and the last score's handlers may both announce
+        completed = await kafka.read(
+            topics.BENCHMARKS_COMPLETED, count=100, timeout=60, until=lambda got: {c["benchmarkId"] for c in got} >= expected
+        )
+        assert {c["benchmarkId"] for c in completed} == expected
         assert taker.stats().requests == 0 and provider.stats().requests == 3  # neither server heard from them
         database = mongo[settings.mongo_database]
         errors = {
