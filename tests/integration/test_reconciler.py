@@ -128,9 +128,11 @@ async def test_a_benchmark_whose_scores_are_all_stored_completes_even_if_its_cou
 
 
 class CountingStore(MongoStore):
-    """The real store, counting the benchmark reads the aggregator makes."""
+    """The real store, counting the benchmark reads the aggregator makes, and the times it reads
+    a benchmark's scores back."""
 
     reads = 0
+    score_reads = 0
 
     def for_tenant(self, tenant: str) -> CountingStore:
         assert tenant == self.tenant
@@ -139,6 +141,10 @@ class CountingStore(MongoStore):
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkRecord | None:
         self.reads += 1
         return await super().get_benchmark(benchmark_id)
+
+    def iter_scores(self, benchmark_id: str, *, batch: int = 1000):  # type: ignore[override]
+        self.score_reads += 1
+        return super().iter_scores(benchmark_id, batch=batch)
 
 
 async def test_the_aggregator_reads_a_planned_benchmark_only_when_its_tally_reaches_the_plan(
@@ -156,20 +162,6 @@ async def test_the_aggregator_reads_a_planned_benchmark_only_when_its_tally_reac
     assert counting.reads == reads  # 8 of 12: nothing to read
     [completed] = await handlers.on_sample_scores(_scores(work[2]))
     assert completed.event.status == "completed" and completed.event.results
-
-
-class ScoreReadingStore(MongoStore):
-    """The real store, counting the times a benchmark's scores are read back."""
-
-    score_reads = 0
-
-    def for_tenant(self, tenant: str) -> ScoreReadingStore:
-        assert tenant == self.tenant
-        return self
-
-    def iter_scores(self, benchmark_id: str, *, batch: int = 1000):  # type: ignore[override]
-        self.score_reads += 1
-        return super().iter_scores(benchmark_id, batch=batch)
 
 
 def _varied_scores(item: WorkItem) -> SampleScores:
@@ -197,7 +189,7 @@ async def test_the_aggregator_reports_from_the_scores_it_folded_in_as_it_stored_
     request = _request(samples=30)
     plan, work = _plan(request, shard_size=4)
     await store.create_benchmark(request)
-    reading = ScoreReadingStore(store._client, settings.mongo_database, tenant=store.tenant)
+    reading = CountingStore(store._client, settings.mongo_database, tenant=store.tenant)
     handlers = AggregatorHandlers(settings, reading)
     await handlers.on_benchmark_planned(plan)
     announced = [outgoing for item in work for outgoing in await handlers.on_sample_scores(_varied_scores(item))]
@@ -219,7 +211,7 @@ async def test_a_redelivered_shard_makes_the_report_read_the_scores_back(store: 
     request = _request(samples=8)
     plan, work = _plan(request, shard_size=4)
     await store.create_benchmark(request)
-    reading = ScoreReadingStore(store._client, settings.mongo_database, tenant=store.tenant)
+    reading = CountingStore(store._client, settings.mongo_database, tenant=store.tenant)
     handlers = AggregatorHandlers(settings, reading)
     await handlers.on_benchmark_planned(plan)
     assert await handlers.on_sample_scores(_varied_scores(work[0])) == []
