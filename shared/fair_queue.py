@@ -23,14 +23,15 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["FairQueue", "Job"]
+__all__ = ["FairQueue", "Job", "Shape"]
 
 T = TypeVar("T")
 
 
-@dataclass(eq=False, slots=True)
-class Job(Generic[T]):
-    payload: T
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """Where a job goes in the queue."""
+
     tenant: str
     benchmark: str
     lane: Hashable
@@ -40,6 +41,12 @@ class Job(Generic[T]):
     """0 runs before 1, and so on."""
     cost: float = 1.0
     """What a start charges to fair share (the runner: the shard's samples)."""
+
+
+@dataclass(eq=False, slots=True)
+class Job(Generic[T]):
+    payload: T
+    shape: Shape
 
 
 @dataclass(slots=True)
@@ -71,14 +78,14 @@ class FairQueue(Generic[T]):
         return self._running.get(lane, 0)
 
     def push(self, job: Job[T]) -> None:
-        benchmark = (job.tenant, job.benchmark)
+        benchmark = (job.shape.tenant, job.shape.benchmark)
         if benchmark not in self._active:
-            self._activate(job.tenant, benchmark)
+            self._activate(job.shape.tenant, benchmark)
         self._active[benchmark] = self._active.get(benchmark, 0) + 1
-        flow_key = (job.tenant, job.benchmark, job.lane)
+        flow_key = (job.shape.tenant, job.shape.benchmark, job.shape.lane)
         flow = self._flows.get(flow_key)
         if flow is None:
-            flow = self._flows[flow_key] = _Flow(job.tenant, job.benchmark, job.lane)
+            flow = self._flows[flow_key] = _Flow(job.shape.tenant, job.shape.benchmark, job.shape.lane)
         flow.jobs.append(job)
         self._queued += 1
 
@@ -88,9 +95,9 @@ class FairQueue(Generic[T]):
         best_rank: tuple[int, float, float] | None = None
         for flow in self._flows.values():
             head = flow.jobs[0]
-            if self._running.get(flow.lane, 0) >= head.lane_limit:
+            if self._running.get(flow.lane, 0) >= head.shape.lane_limit:
                 continue
-            rank = (head.priority, self._tenant_charge[flow.tenant], self._benchmark_charge[(flow.tenant, flow.benchmark)])
+            rank = (head.shape.priority, self._tenant_charge[flow.tenant], self._benchmark_charge[(flow.tenant, flow.benchmark)])
             if best_rank is None or rank < best_rank:  # ties: the flow queued first (dicts keep order)
                 best, best_rank = flow, rank
         if best is None:
@@ -99,18 +106,18 @@ class FairQueue(Generic[T]):
         if not best.jobs:
             del self._flows[(best.tenant, best.benchmark, best.lane)]
         self._queued -= 1
-        self._running[job.lane] = self._running.get(job.lane, 0) + 1
-        self._tenant_charge[job.tenant] += job.cost / self._weights.get(job.tenant, self._default_weight)
-        self._benchmark_charge[(job.tenant, job.benchmark)] += job.cost
+        self._running[job.shape.lane] = self._running.get(job.shape.lane, 0) + 1
+        self._tenant_charge[job.shape.tenant] += job.shape.cost / self._weights.get(job.shape.tenant, self._default_weight)
+        self._benchmark_charge[(job.shape.tenant, job.shape.benchmark)] += job.shape.cost
         return job
 
     def done(self, job: Job[T]) -> None:
         """A job `pop` returned finished (or was abandoned): its lane has room again."""
-        left = self._running.get(job.lane, 0) - 1
+        left = self._running.get(job.shape.lane, 0) - 1
         if left > 0:
-            self._running[job.lane] = left
+            self._running[job.shape.lane] = left
         else:
-            self._running.pop(job.lane, None)
+            self._running.pop(job.shape.lane, None)
         self._release(job)
 
     def remove(self, matches: Callable[[Job[T]], bool]) -> list[Job[T]]:
@@ -140,12 +147,12 @@ class FairQueue(Generic[T]):
         self._benchmark_charge[benchmark] = min(siblings, default=0.0)
 
     def _release(self, job: Job[T]) -> None:
-        benchmark = (job.tenant, job.benchmark)
+        benchmark = (job.shape.tenant, job.shape.benchmark)
         left = self._active.get(benchmark, 0) - 1
         if left > 0:
             self._active[benchmark] = left
             return
         self._active.pop(benchmark, None)
         self._benchmark_charge.pop(benchmark, None)
-        if not any(owner == job.tenant for owner, _ in self._active):
-            self._tenant_charge.pop(job.tenant, None)
+        if not any(owner == job.shape.tenant for owner, _ in self._active):
+            self._tenant_charge.pop(job.shape.tenant, None)

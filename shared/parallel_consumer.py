@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -41,13 +41,13 @@ from pydantic import ValidationError
 
 from shared.errors import BenchmarkError
 from shared.events import Event
-from shared.fair_queue import FairQueue, Job
+from shared.fair_queue import FairQueue, Job, Shape
 from shared.kafka_security import client_options
 from shared.messaging import DeliveryTelemetry, Handler, Outage, Publish, leave_group_on_stop, process_message
 from shared.offsets import PartitionOffsets
 from shared.settings import Settings
 
-__all__ = ["ParallelConsumer", "Shape", "Record"]
+__all__ = ["ParallelConsumer", "Record"]
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +55,6 @@ E = TypeVar("E", bound=Event)
 
 _POLL_MS = 500
 _RETRY_PAUSE_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """Where a record goes in the fair queue (see shared/fair_queue.py, Job)."""
-
-    tenant: str
-    benchmark: str
-    lane: Hashable
-    lane_limit: int = 1
-    priority: int = 1
-    cost: float = 1.0
 
 
 @dataclass(eq=False, slots=True)
@@ -152,13 +140,13 @@ class ParallelConsumer(Generic[E]):
     def running_by_tenant(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for job in self._running.values():
-            counts[job.tenant] = counts.get(job.tenant, 0) + 1
+            counts[job.shape.tenant] = counts.get(job.shape.tenant, 0) + 1
         return counts
 
     def waiting_by_tenant(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for job in self.queue.waiting():
-            counts[job.tenant] = counts.get(job.tenant, 0) + 1
+            counts[job.shape.tenant] = counts.get(job.shape.tenant, 0) + 1
         return counts
 
     # --- life cycle -------------------------------------------------------------------------------
@@ -278,17 +266,7 @@ class ParallelConsumer(Generic[E]):
             shape = Shape(tenant="", benchmark=f"unplaced:{partition}:{message.offset}", lane=("unplaced",), priority=0)
         self._held += 1
         self._held_bytes += len(raw)
-        self.queue.push(
-            Job(
-                Record(partition, message.offset, raw, key, event),
-                tenant=shape.tenant,
-                benchmark=shape.benchmark,
-                lane=shape.lane,
-                lane_limit=shape.lane_limit,
-                priority=shape.priority,
-                cost=shape.cost,
-            )
-        )
+        self.queue.push(Job(Record(partition, message.offset, raw, key, event), shape))
         self._changed()
 
     def _dispatch(self) -> None:

@@ -14,7 +14,7 @@ import math
 from collections.abc import Collection
 
 from shared.events import Trigger, WorkItem
-from shared.parallel_consumer import Shape
+from shared.fair_queue import Shape
 
 __all__ = ["HIGH", "NORMAL", "shape_of"]
 

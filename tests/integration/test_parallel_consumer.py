@@ -13,8 +13,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
 from shared.events import Event
+from shared.fair_queue import Shape
 from shared.messaging import DeliveryTelemetry, Outgoing
-from shared.parallel_consumer import ParallelConsumer, Shape
+from shared.parallel_consumer import ParallelConsumer
 from shared.settings import Settings
 from tests.integration.conftest import Kafka
 from tests.waiting import wait_for_async

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from services.runner.scheduling import HIGH, NORMAL, shape_of
 from shared.events import Sample, WorkItem
-from shared.fair_queue import FairQueue, Job
+from shared.fair_queue import FairQueue, Job, Shape
 from shared.offsets import PartitionOffsets
 from shared.partitioner import ShardPartitioner
 from shared.spec import ModelConfig, TaskSpec
@@ -76,7 +76,7 @@ def test_the_commit_point_never_passes_an_unfinished_offset(count: int, rng: ran
 def job(
     tenant: str, benchmark: str, *, lane: str | None = None, limit: int = 100, priority: int = 1, cost: float = 1
 ) -> Job[str]:
-    return Job(f"{tenant}/{benchmark}", tenant, benchmark, lane or f"{tenant}:{benchmark}", limit, priority, cost)
+    return Job(f"{tenant}/{benchmark}", Shape(tenant, benchmark, lane or f"{tenant}:{benchmark}", limit, priority, cost))
 
 
 def drain(queue: FairQueue[str], count: int) -> list[str]:
@@ -163,7 +163,7 @@ def test_removed_jobs_are_forgotten() -> None:
     queue: FairQueue[str] = FairQueue()
     for index in range(6):
         queue.push(job("a", f"b{index % 2}"))
-    removed = queue.remove(lambda j: j.benchmark == "b0")
+    removed = queue.remove(lambda j: j.shape.benchmark == "b0")
     assert len(removed) == 3 and len(queue) == 3
     assert drain(queue, 3) == ["a/b1"] * 3
     assert queue.pop() is None
